@@ -1,0 +1,3 @@
+from partime.cli.main import main
+
+raise SystemExit(main())

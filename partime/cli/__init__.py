@@ -1,0 +1,1 @@
+"""The ``partime`` command line."""

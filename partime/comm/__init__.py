@@ -1,0 +1,1 @@
+"""partime.comm."""
