@@ -1,1 +1,0 @@
-"""partime.nets."""
