@@ -1,1 +1,15 @@
-"""partime.steppers."""
+"""partime.steppers: propagators ``prop(x, t0, t1)`` — RK, spectral (ETDRK4), neural flow maps."""
+
+from partime.steppers.base import Propagator
+from partime.steppers.compose import StepperCover
+from partime.steppers.neural import FlowMapMLP, NeuralStepper, train_flow_map
+from partime.steppers.rk import RKPropagator
+
+__all__ = [
+    "FlowMapMLP",
+    "NeuralStepper",
+    "Propagator",
+    "RKPropagator",
+    "StepperCover",
+    "train_flow_map",
+]

@@ -1,0 +1,173 @@
+"""Parareal, written once: a pure function of (coarse, fine, x0, slice times, executor, tol).
+
+Iteration 0 is the coarse sweep U_{n+1} = G(U_n) (with ``max_iter=0`` this is the hybrid
+scheme). Iteration k runs the fine propagator on every slice at or after the frontier
+f = k-1 (start states U_0..U_f are already final) and then sweeps
+    U_{n+1}^k = F(U_n^{k-1}) + (G(U_n^k) - G(U_n^{k-1}))
+in that order, so an unchanged start state gives exactly F: after K = n_slices iterations the
+result is the serial fine solution to rounding. The residual of iteration k is the absolute
+max |U_n^k - U_n^{k-1}| over slices and batch (the CLI's --tol); the run stops when it is <= tol.
+Where the fine solves run and how the sweep crosses ranks is the executor's business.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import torch
+from torch import Tensor
+
+from partime.pint.executors.vectorized import VectorizedExecutor
+from partime.pint.state import PararealResult, PararealState, check_fingerprint, problem_fingerprint
+from partime.pint.validate import check_finite, check_problem, check_times
+
+
+def parareal(
+    coarse: Callable,
+    fine: Callable,
+    x0: Tensor,
+    times: Tensor,
+    executor=None,
+    tol: float = 1e-10,
+    max_iter: int | None = None,
+    callback: Callable[[PararealState], None] | None = None,
+    resume: PararealState | None = None,
+    save_every: int | None = None,
+) -> PararealResult:
+    """Solve from ``x0`` (batch, dim) over slices ``times`` (n_slices+1,) with parareal.
+
+    ``max_iter=None`` means n_slices (exact); ``callback(state)`` runs after every iteration
+    (checkpoints, progress); ``resume`` continues from a saved state. ``save_every`` adds the
+    fine trajectory from the final start states, saved every that many fine steps.
+    """
+    executor = VectorizedExecutor() if executor is None else executor
+    times = check_times(times)
+    check_problem(coarse, fine, x0, times, executor, tol, max_iter)
+    n_slices = times.numel() - 1
+    _check_save_every(fine, times, save_every)
+    max_iter = n_slices if max_iter is None else min(max_iter, n_slices)
+    local = executor.local_slices(n_slices)
+    fingerprint = problem_fingerprint(coarse, fine, x0, times, tol, executor.size)
+    run = _Slices(coarse, fine, times, local, executor)
+    start = time.perf_counter()
+    if resume is None:
+        state = run.coarse_sweep(x0, fingerprint)
+        if callback is not None:
+            callback(state)
+    else:
+        state = _checked_resume(resume, fingerprint, executor.rank, (len(local) + 1, *x0.shape))
+    while not _converged(state, n_slices, tol) and state.iteration < max_iter:
+        state = run.iterate(state)
+        if callback is not None:
+            callback(state)
+    gathered = executor.gather(state.U[1:])
+    states = torch.cat([x0[None], gathered]) if executor.is_root else None
+    trajectory = run.trajectory(state, save_every) if save_every is not None else None
+    k = state.iteration
+    return PararealResult(
+        states=states,
+        iterations=k,
+        residuals=list(state.residuals),
+        converged=_converged(state, n_slices, tol),
+        wall_s=time.perf_counter() - start,
+        fine_calls=k * n_slices - k * (k - 1) // 2 + (n_slices if save_every else 0),
+        coarse_calls=n_slices + k * n_slices - k * (k + 1) // 2,
+        trajectory=trajectory,
+        final_state=state,
+    )
+
+
+class _Slices:
+    """The per-iteration work on this rank's contiguous block of slices ``local``."""
+
+    def __init__(self, coarse, fine, times: Tensor, local: range, executor) -> None:
+        self.coarse, self.fine, self.times, self.local, self.ex = (
+            coarse,
+            fine,
+            times,
+            local,
+            executor,
+        )
+        self.t0 = times[local.start : local.stop]
+        self.t1 = times[local.start + 1 : local.stop + 1]
+        self.t0f, self.t1f = self.t0.tolist(), self.t1.tolist()  # floats: no per-call tensor ops
+
+    def _coarse(self, j: int, u: Tensor) -> Tensor:
+        g = self.coarse(u, self.t0f[j], self.t1f[j])
+        return check_finite(g[None], "coarse", self.local.start + j, self.times)[0]
+
+    def coarse_sweep(self, x0: Tensor, fingerprint: dict) -> PararealState:
+        starts = x0.new_empty((len(self.local) + 1, *x0.shape))
+        coarse_ends = x0.new_empty((len(self.local), *x0.shape))
+        if self.local.start == 0:
+            starts[0] = x0
+
+        def step(j: int, u: Tensor) -> Tensor:
+            coarse_ends[j] = self._coarse(j, u)
+            return coarse_ends[j]
+
+        self.ex.sweep(step, starts, self.local, first=0)
+        return PararealState(0, starts, coarse_ends, (), fingerprint, self.ex.rank)
+
+    def iterate(self, state: PararealState) -> PararealState:
+        frontier = state.iteration  # U_0..U_frontier are final
+        a = min(max(frontier - self.local.start, 0), len(self.local))  # first active local slice
+        starts, coarse_ends = state.U.clone(), state.G.clone()
+        if a < len(self.local):
+            fine_ends = self.ex.fine(self.fine, starts[a:-1], self.t0[a:], self.t1[a:])
+            check_finite(fine_ends, "fine", self.local.start + a, self.times)
+
+        def correct(j: int, u: Tensor) -> Tensor:
+            if self.local.start + j == frontier:  # start state final: the G terms cancel
+                return fine_ends[j - a]
+            coarse_ends[j] = self._coarse(j, u)
+            return fine_ends[j - a] + (coarse_ends[j] - state.G[j])
+
+        self.ex.sweep(correct, starts, self.local, first=frontier)
+        active = slice(a + 1, None)
+        change = (
+            float((starts[active] - state.U[active]).abs().max()) if a < len(self.local) else 0.0
+        )
+        residuals = (*state.residuals, self.ex.max(change))
+        return PararealState(
+            state.iteration + 1, starts, coarse_ends, residuals, state.fingerprint, state.rank
+        )
+
+    def trajectory(self, state: PararealState, save_every: int) -> Tensor | None:
+        """Fine solution from every final start state: (n_slices*m + 1, batch, dim) on root."""
+        saved = self.ex.fine(self.fine, state.U[:-1], self.t0, self.t1, save_every)
+        check_finite(saved[:, -1], "fine", self.local.start, self.times)
+        gathered = self.ex.gather(saved)  # (n_slices, m+1, batch, dim)
+        if gathered is None:
+            return None
+        return torch.cat([gathered[:, :-1].flatten(0, 1), gathered[-1, -1:]])
+
+
+def _converged(state: PararealState, n_slices: int, tol: float) -> bool:
+    return state.iteration >= n_slices or bool(state.residuals and state.residuals[-1] <= tol)
+
+
+def _check_save_every(fine, times: Tensor, save_every: int | None) -> None:
+    if save_every is None:
+        return
+    if not hasattr(fine, "trajectory") or not hasattr(fine, "check_interval"):
+        raise ValueError(f"save_every needs a fine propagator with a trajectory, got {fine!r}")
+    steps = fine.check_interval(float(times[0]), float(times[1]))
+    if not isinstance(save_every, int) or save_every < 1 or steps % save_every:
+        raise ValueError(
+            f"save_every must be a positive integer dividing the {steps} fine steps per slice, "
+            f"got {save_every!r}"
+        )
+
+
+def _checked_resume(
+    state: PararealState, fingerprint: dict, rank: int, shape: tuple
+) -> PararealState:
+    check_fingerprint(state.fingerprint, fingerprint)
+    if state.rank != rank or tuple(state.U.shape) != shape:
+        raise ValueError(
+            f"cannot resume: checkpoint of rank {state.rank} with U of shape "
+            f"{tuple(state.U.shape)}, but this is rank {rank} expecting {shape}"
+        )
+    return state

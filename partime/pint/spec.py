@@ -1,0 +1,112 @@
+"""Propagators from short text specs: ``rk4:0.01``, ``SCHEME:DT``, ``etdrk4:DT``, ``neural:PATH``.
+
+The spec is how the command line (``--fine``/``--coarse``) and configs name a propagator.
+Every kind validates its argument here, on every rank, before any communication starts.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from pathlib import Path
+
+from partime.dynamics.base import VectorField
+from partime.steppers.base import Propagator
+
+# kind -> what its argument is, for error messages and ``--help``
+SPEC_HELP = (
+    "rk4:DT | SCHEME:DT (any Butcher tableau name) | etdrk4:DT (ks) | neural:PATH | hits:PATH"
+)
+
+Builder = Callable[[str, "VectorField | None", "int | None"], Propagator]
+
+
+def _positive_step(arg: str, spec_kind: str) -> float:
+    try:
+        step = float(arg)
+    except ValueError:
+        raise ValueError(f"{spec_kind}:{arg}: the step {arg!r} is not a number") from None
+    if not (math.isfinite(step) and step > 0):
+        raise ValueError(f"{spec_kind}:{arg}: the step must be a positive number, got {step}")
+    return step
+
+
+def _needs_field(system: VectorField | None, kind: str) -> VectorField:
+    if system is None:
+        raise ValueError(
+            f"the {kind!r} propagator integrates a vector field, but the system is 'none' "
+            "(data-driven); use a neural:PATH or hits:PATH propagator instead"
+        )
+    return system
+
+
+def _existing_file(arg: str, kind: str) -> Path:
+    path = Path(arg).expanduser()
+    if not path.is_file():
+        raise FileNotFoundError(f"{kind}:{arg}: no such model file: {str(path)!r}")
+    return path
+
+
+def _rk(scheme: str) -> Builder:
+    def build(arg: str, system: VectorField | None, dim: int | None) -> Propagator:
+        from partime.steppers import RKPropagator
+
+        return RKPropagator(
+            _needs_field(system, scheme), _positive_step(arg, scheme), scheme=scheme
+        )
+
+    return build
+
+
+def _etdrk4(arg: str, system: VectorField | None, dim: int | None) -> Propagator:
+    from partime.steppers import SpectralPropagator
+
+    field = _needs_field(system, "etdrk4")
+    if not hasattr(field, "linear"):
+        raise ValueError(
+            f"etdrk4 needs a semilinear spectral system such as 'ks', got {field.name!r}"
+        )
+    return SpectralPropagator(field, _positive_step(arg, "etdrk4"))
+
+
+def _neural(arg: str, system: VectorField | None, dim: int | None) -> Propagator:
+    from partime.steppers import NeuralStepper
+
+    return NeuralStepper.load(_existing_file(arg, "neural"), dim=dim)
+
+
+def _hits(arg: str, system: VectorField | None, dim: int | None) -> Propagator:
+    from partime.hits import HierarchyPropagator, load_hierarchy
+
+    return HierarchyPropagator(load_hierarchy(_existing_file(arg, "hits")))
+
+
+def spec_kinds() -> dict[str, Builder]:
+    """Every spec kind -> its builder: one RK kind per Butcher tableau, plus the others."""
+    from partime.integrators import TABLEAUS
+
+    kinds: dict[str, Builder] = {name: _rk(name) for name in TABLEAUS}
+    kinds.update({"etdrk4": _etdrk4, "neural": _neural, "hits": _hits})
+    return kinds
+
+
+def propagator_from_spec(
+    spec: str, system: VectorField | None, dim: int | None = None
+) -> Propagator:
+    """Build the propagator ``spec`` names for ``system`` (None: data-driven, no vector field).
+
+    Raises ValueError for an unknown kind, a bad step, or a state dimension other than
+    ``dim`` (when given); FileNotFoundError for a missing model file.
+    """
+    kind, sep, arg = spec.partition(":")
+    if not sep or not arg:
+        raise ValueError(f"propagator spec {spec!r} is not KIND:ARG ({SPEC_HELP})")
+    kinds = spec_kinds()
+    if kind not in kinds:
+        raise ValueError(
+            f"unknown propagator kind {kind!r} in {spec!r}; known kinds: {', '.join(sorted(kinds))}"
+        )
+    prop = kinds[kind](arg, system, dim)
+    if dim is not None and prop.dim != dim:
+        raise ValueError(f"propagator {spec!r} has state dimension {prop.dim}, expected {dim}")
+    return prop
