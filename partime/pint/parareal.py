@@ -23,6 +23,7 @@ from partime.pint.state import PararealResult, PararealState, check_fingerprint,
 from partime.pint.validate import check_finite, check_problem, check_times
 
 
+@torch.no_grad()  # a forward solver: no autograd graph across iterations
 def parareal(
     coarse: Callable,
     fine: Callable,
