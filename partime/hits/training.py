@@ -1,0 +1,135 @@
+"""Train a HiTS hierarchy, the models shared out over the ranks of a Comm and gathered on root.
+
+Model j gets seed ``seed + j`` (weights and minibatches), so the result does not depend on how
+many ranks trained it. Each model keeps its own checkpoint file, so an interrupted run resumes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from partime.comm import Comm, SerialComm
+from partime.hits.hierarchy import Hierarchy, default_steps
+from partime.steppers.neural import (
+    FlowMapMLP,
+    FlowMapTrainConfig,
+    model_from_payload,
+    model_payload,
+    train_flow_map,
+    training_windows,
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class HierarchyConfig:
+    """What to train: ``steps`` (multiples of the data spacing), MLP ``widths``, per-model
+    options ``train`` (its seed is the base seed), and a wall-clock ``time_budget`` in seconds
+    for the whole hierarchy (each rank spreads it evenly over the models it has left)."""
+
+    steps: tuple[int, ...] = default_steps()
+    widths: tuple[int, ...] = (128, 128, 128)
+    train: FlowMapTrainConfig = FlowMapTrainConfig()
+    time_budget: float | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "steps", tuple(self.steps))
+        object.__setattr__(self, "widths", tuple(self.widths))
+        if not self.steps:
+            raise ValueError("empty hierarchy: give at least one step")
+        if any(not isinstance(s, int) or s < 1 for s in self.steps) or list(self.steps) != sorted(
+            set(self.steps)
+        ):
+            raise ValueError(f"steps must be distinct positive integers, increasing: {self.steps}")
+        if not self.widths or any(not isinstance(w, int) or w < 1 for w in self.widths):
+            raise ValueError(f"widths must be positive integers, got {self.widths}")
+        if self.time_budget is not None and not self.time_budget > 0:
+            raise ValueError(f"time_budget must be positive seconds or None: {self.time_budget}")
+        if not isinstance(self.train, FlowMapTrainConfig):
+            raise TypeError(f"train must be a FlowMapTrainConfig, got {type(self.train)}")
+
+
+def owned_models(n_models: int, rank: int, size: int) -> list[int]:
+    """The models rank ``rank`` of ``size`` trains: rank, rank + size, ... (round robin)."""
+    return list(range(rank, n_models, size))
+
+
+def checkpoint_path(directory: str | Path, index: int, step: int) -> Path:
+    """Per-model checkpoint file inside ``directory``."""
+    return Path(directory) / f"model{index:02d}_step{step}.pt"
+
+
+def train_one(
+    index: int,
+    data: Tensor,
+    val_data: Tensor | None,
+    config: HierarchyConfig,
+    time_budget: float | None = None,
+    checkpoint_dir: str | Path | None = None,
+    progress: bool = False,
+) -> tuple[FlowMapMLP, list[float]]:
+    """Build model ``index`` from its own seed and train it; returns the model and losses."""
+    step, seed = config.steps[index], config.train.seed + index
+    with torch.random.fork_rng():  # seeded init without touching the caller's global RNG
+        torch.manual_seed(seed)
+        model = FlowMapMLP(data.shape[-1], config.widths)
+    cfg = dataclasses.replace(config.train, seed=seed, time_budget=time_budget)
+    ckpt = None if checkpoint_dir is None else checkpoint_path(checkpoint_dir, index, step)
+    history = train_flow_map(
+        model, data, step, cfg, val_data=val_data, checkpoint=ckpt, progress=progress
+    )
+    return model, history
+
+
+def train_hierarchy(
+    data: Tensor,
+    dt: float,
+    config: HierarchyConfig = HierarchyConfig(),
+    *,
+    val_data: Tensor | None = None,
+    comm: Comm | None = None,
+    system: str = "",
+    checkpoint_dir: str | Path | None = None,
+    progress: bool = False,
+) -> Hierarchy | None:
+    """Train one flow map per step of ``config`` on data (n_traj, n_points, dim) spaced ``dt``.
+
+    Every rank of ``comm`` (default serial) trains its share; the Hierarchy is returned on the
+    root rank, None elsewhere. Progress is shown on the root rank only.
+    """
+    comm = comm or SerialComm()
+    for name, d in (("data", data), ("val_data", val_data)):
+        if d is not None:  # fail on every rank alike, before any communication
+            training_windows(d, config.steps[-1], config.train.n_forward)
+            if d.shape[-1] != data.shape[-1]:
+                raise ValueError(
+                    f"dimension mismatch: {name} has dim {d.shape[-1]}, data {data.shape[-1]}"
+                )
+    if not dt > 0:
+        raise ValueError(f"dt must be positive, got {dt!r}")
+    mine = owned_models(len(config.steps), comm.rank, comm.size)
+    trained = {}
+    start = time.perf_counter()
+    for k, index in enumerate(mine):
+        budget = None
+        if config.time_budget is not None:
+            budget = max(0.0, config.time_budget - (time.perf_counter() - start)) / (len(mine) - k)
+        if progress and comm.is_root:
+            print(f"model {index} (step {config.steps[index]}·dt): training", flush=True)
+        model, history = train_one(
+            index, data, val_data, config, budget, checkpoint_dir, progress and comm.is_root
+        )
+        trained[index] = model_payload(model)
+        if progress and comm.is_root:
+            last = f"{history[-1]:.3e}" if history else "n/a"
+            print(f"model {index}: {len(history)} epochs, last loss {last}", flush=True)
+    gathered = comm.gather(trained, root=0)
+    if not comm.is_root:
+        return None
+    payloads = {i: p for part in gathered for i, p in part.items()}
+    models = [model_from_payload(payloads[i], "<gathered>") for i in range(len(config.steps))]
+    return Hierarchy(models, list(config.steps), float(dt), system)

@@ -1,0 +1,135 @@
+"""Hierarchy files, bad inputs, training a tiny hierarchy, resume, and 2-rank == serial."""
+
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from scipy.integrate import solve_ivp
+
+from partime.hits import Hierarchy, HierarchyConfig, load_hierarchy, train_hierarchy
+from partime.steppers.neural import FlowMapMLP, FlowMapTrainConfig
+
+DT = 0.01
+CONFIG = HierarchyConfig(
+    steps=(1, 2, 4),
+    widths=(16, 16),
+    train=FlowMapTrainConfig(max_epochs=40, batch_size=24, lr=3e-3, seed=7, checkpoint_every=10),
+)
+
+
+def _cubic(t, z):
+    x, y = z
+    return [-0.1 * x**3 + 2 * y**3, -2 * x**3 - 0.1 * y**3]
+
+
+@functools.cache
+def tiny_data(n_traj: int = 48, seed: int = 0) -> torch.Tensor:
+    """Cubic-oscillator trajectories (n_traj, 21, 2), dt = 0.01, float32 (do not modify)."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(21) * DT
+    trajs = [
+        solve_ivp(_cubic, (0, t[-1]), rng.uniform(-1, 1, 2), t_eval=t, rtol=1e-8).y.T
+        for _ in range(n_traj)
+    ]
+    return torch.tensor(np.stack(trajs), dtype=torch.float32)
+
+
+def _same(a: Hierarchy, b: Hierarchy) -> bool:
+    return a.steps == b.steps and all(
+        torch.equal(p, q)
+        for ma, mb in zip(a.models, b.models, strict=True)
+        for p, q in zip(ma.parameters(), mb.parameters(), strict=True)
+    )
+
+
+def test_save_load_roundtrip_and_bad_files(tmp_path):
+    torch.manual_seed(0)
+    h = Hierarchy([FlowMapMLP(2, (8,)) for _ in range(3)], [1, 2, 4], DT, "cubic", (0, 1))
+    path = tmp_path / "h.pt"
+    h.save(path)
+    loaded = load_hierarchy(path, dim=2)
+    assert _same(h, loaded) and loaded.selected == (0, 1) and loaded.system == "cubic"
+    assert loaded.active().steps == [1, 2]
+    with pytest.raises(ValueError, match="dimension mismatch"):
+        load_hierarchy(path, dim=3)
+    (tmp_path / "junk.pt").write_bytes(b"\x00garbage")
+    with pytest.raises(ValueError, match="not a partime HiTS hierarchy file"):
+        load_hierarchy(tmp_path / "junk.pt")
+    h.stepper(1).save(tmp_path / "single.pt")  # a single stepper file is not a hierarchy
+    with pytest.raises(ValueError, match="not a partime HiTS hierarchy file"):
+        load_hierarchy(tmp_path / "single.pt")
+
+
+def test_bad_hierarchies_rejected():
+    m2, m3 = FlowMapMLP(2, (4,)), FlowMapMLP(3, (4,))
+    with pytest.raises(ValueError, match="empty hierarchy"):
+        Hierarchy([], [], DT)
+    with pytest.raises(ValueError, match="same integer .dim"):
+        Hierarchy([m2, m3], [1, 2], DT)
+    with pytest.raises(ValueError, match="strictly increasing"):
+        Hierarchy([m2, m2], [2, 1], DT)
+    with pytest.raises(ValueError, match="empty hierarchy"):
+        HierarchyConfig(steps=())
+    with pytest.raises(ValueError, match="too short"):
+        train_hierarchy(tiny_data(4), DT, HierarchyConfig(steps=(1, 8)))
+    with pytest.raises(ValueError, match="dimension mismatch"):
+        train_hierarchy(tiny_data(4), DT, CONFIG, val_data=torch.zeros(4, 21, 3))
+
+
+def test_tiny_training_lowers_loss_tenfold():
+    from partime.steppers.neural import multi_step_loss, training_windows
+
+    data = tiny_data()
+    h = train_hierarchy(data, DT, CONFIG)
+    for index, step in enumerate(h.steps):
+        with torch.random.fork_rng():
+            torch.manual_seed(CONFIG.train.seed + index)
+            initial = FlowMapMLP(2, CONFIG.widths)
+        win = training_windows(data, step, 5)
+        before = multi_step_loss(initial, win).item()
+        assert multi_step_loss(h.models[index], win).item() < before / 10
+
+
+def test_interrupted_hierarchy_training_resumes(tmp_path):
+    data = tiny_data()
+    straight = train_hierarchy(data, DT, CONFIG)
+    short = HierarchyConfig(
+        CONFIG.steps, CONFIG.widths, FlowMapTrainConfig(**{**vars(CONFIG.train), "max_epochs": 20})
+    )
+    train_hierarchy(data, DT, short, checkpoint_dir=tmp_path)  # "interrupted" half way
+    assert len(list(tmp_path.glob("model*.pt"))) == 3
+    resumed = train_hierarchy(data, DT, CONFIG, checkpoint_dir=tmp_path)
+    assert _same(straight, resumed)
+
+
+@pytest.mark.mpi(min_size=2)
+def test_two_ranks_give_serial_models(tmp_path_factory):
+    from partime.comm import SerialComm, from_env
+
+    comm = from_env("mpi")
+    data = tiny_data()
+    parallel = train_hierarchy(data, DT, CONFIG, comm=comm)
+    if comm.is_root:
+        serial = train_hierarchy(data, DT, CONFIG, comm=SerialComm())
+        assert _same(parallel, serial)
+    else:
+        assert parallel is None
+
+
+def test_distributed_training_under_mpiexec():
+    mpiexec = shutil.which("mpiexec")
+    if mpiexec is None:
+        pytest.skip("mpiexec not on PATH")
+    cmd = ["timeout", "120", mpiexec, "-n", "2", sys.executable, "-m", "pytest", "--with-mpi"]
+    cmd += ["-q", "-p", "no:cacheprovider", "-k", "two_ranks", __file__]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "1 passed" in proc.stdout
