@@ -20,6 +20,15 @@ from partime.pint.spec import propagator_from_spec
 from partime.steppers.base import Propagator
 
 BACKENDS = ("auto", "vectorized", "mpi", "torch", "ray")
+#: ``--serial-mode``: the RK fast-path settings the serial fine solve is timed with (the best
+#: one is kept). "auto" lets the integrator compile only when the run pays back the compile.
+SERIAL_MODES: dict[str, dict[str, bool | None]] = {
+    "auto": {"auto": None},
+    "eager": {"eager": False},
+    "compiled": {"compiled": True},
+    "best": {"eager": False, "compiled": True},
+}
+
 # Which communicator each backend runs on; "auto" lets the launcher's environment decide.
 _COMM_OF_BACKEND = {
     "auto": "auto",
@@ -68,6 +77,7 @@ class SolveConfig:
     out: str | None = None
     plot: str | None = None
     compare_serial: bool = False
+    serial_mode: str = "auto"
     json: bool = False
     checkpoint: str | None = None
     resume: bool = False
@@ -91,6 +101,8 @@ class SolveConfig:
             raise bad("max_iter", self.max_iter, "None or an integer >= 0")
         if self.backend not in BACKENDS:
             raise bad("backend", self.backend, f"one of {', '.join(BACKENDS)}")
+        if self.serial_mode not in SERIAL_MODES:
+            raise bad("serial_mode", self.serial_mode, f"one of {', '.join(SERIAL_MODES)}")
         if self.workers is not None and (not isinstance(self.workers, int) or self.workers < 1):
             raise bad("workers", self.workers, "a positive integer")
         if self.workers is not None and self.backend != "ray":
@@ -216,25 +228,27 @@ def build_problem(config: SolveConfig) -> Problem:
     return Problem(system, fine, coarse, x0, slice_times(config.t_end, config.slices))
 
 
-def _serial_variants(fine: Propagator) -> dict[str, Propagator]:
-    """The fine propagator in each mode worth timing: eager and compiled for RK on a
-    component-wise system (the compiled path is faster only past its compile cost)."""
+def _serial_variants(fine: Propagator, serial_mode: str) -> dict[str, Propagator]:
+    """The fine propagator in each mode of ``serial_mode``; the RK fast-path setting only
+    matters for RK on a component-wise system, anything else is timed as given."""
     from partime.steppers import RKPropagator
 
     if isinstance(fine, RKPropagator) and isinstance(fine.f, ComponentSystem):
         return {
             mode: RKPropagator(fine.f, fine.dt, fine.scheme, fast=fast)
-            for mode, fast in (("eager", False), ("compiled", True))
+            for mode, fast in SERIAL_MODES[serial_mode].items()
         }
-    return {"eager": fine}
+    return {"as given": fine}
 
 
-def serial_fine(fine: Propagator, x0: Tensor, times: Tensor) -> tuple[Tensor, float, str]:
+def serial_fine(
+    fine: Propagator, x0: Tensor, times: Tensor, serial_mode: str = "auto"
+) -> tuple[Tensor, float, str]:
     """Serial fine solve over all slices in its fastest mode, timed warm (an untimed first
     slice absorbs compilation). Returns states (slices+1, batch, dim), wall seconds, mode name."""
     best: tuple[Tensor, float, str] | None = None
     bounds = [(float(times[n]), float(times[n + 1])) for n in range(len(times) - 1)]
-    for mode, prop in _serial_variants(fine).items():
+    for mode, prop in _serial_variants(fine, serial_mode).items():
         with torch.no_grad():
             prop(x0, *bounds[0])  # warm-up: every slice has the same step count, so this compiles
             start = time.perf_counter()
@@ -323,6 +337,8 @@ def solve(config: SolveConfig, comm=None) -> SolveReport:
         is_root=executor.is_root,
     )
     if config.compare_serial and report.is_root:
-        states, wall, mode = serial_fine(problem.fine, problem.x0, problem.times)
+        states, wall, mode = serial_fine(
+            problem.fine, problem.x0, problem.times, config.serial_mode
+        )
         report.serial_states, report.serial_wall_s, report.serial_mode = states, wall, mode
     return report

@@ -1,0 +1,74 @@
+"""Figure of a parallel-in-time solve: trajectories and the residual per parareal iteration."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only: no display on compute nodes
+import matplotlib.pyplot as plt  # noqa: E402
+
+from partime.pint.solve import SolveReport  # noqa: E402
+
+_MAX_LINES = 8  # trajectories drawn per panel; more would only clutter it
+
+
+def _phase_panel(ax, report: SolveReport) -> None:
+    """x–z projection for 3-D systems, x–y for 2-D ones (parareal markers, serial lines)."""
+    states = report.states[:, :_MAX_LINES].numpy()
+    j = 2 if states.shape[-1] == 3 else 1
+    for b in range(states.shape[1]):
+        ax.plot(states[:, b, 0], states[:, b, j], ".-", lw=0.6, ms=2)
+    if report.serial_states is not None:
+        serial = report.serial_states[:, :_MAX_LINES].numpy()
+        ax.plot(serial[:, :, 0], serial[:, :, j], "k", lw=0.3, alpha=0.5)
+    ax.set(xlabel="x", ylabel="z" if j == 2 else "y", title="phase projection (slice states)")
+
+
+def _field_panel(ax, report: SolveReport) -> None:
+    """Space–time image of the first trajectory for fields (KS): rows are slice times."""
+    image = report.states[:, 0].numpy()
+    t = report.times.numpy()
+    ax.imshow(image, aspect="auto", origin="lower", extent=(0, image.shape[1], t[0], t[-1]))
+    ax.set(xlabel="grid point", ylabel="t", title="first trajectory")
+
+
+def _components_panel(ax, report: SolveReport) -> None:
+    """The first trajectory's components at the slice times."""
+    t = report.times.numpy()
+    first = report.states[:, 0, :_MAX_LINES].numpy()
+    for i in range(first.shape[-1]):
+        ax.plot(t, first[:, i], ".-", lw=0.8, ms=3, label=f"x{i}")
+    ax.set(xlabel="t", ylabel="state", title="components of trajectory 0")
+    ax.legend(fontsize="small", ncol=min(first.shape[-1], 4))
+
+
+def _residual_panel(ax, report: SolveReport) -> None:
+    iterations = range(1, len(report.residuals) + 1)
+    ax.semilogy(iterations, report.residuals, "o-")
+    ax.axhline(report.config.tol, color="gray", ls="--", lw=0.8, label="tol")
+    ax.set(xlabel="iteration k", ylabel="max |U^k - U^{k-1}|", title="parareal residual")
+    ax.legend(fontsize="small")
+
+
+def plot_solve(path: str | os.PathLike, report: SolveReport) -> Path:
+    """Write the solve figure (root rank): phase or field panel, components, residuals."""
+    if report.states is None:
+        raise ValueError("only the root rank holds the solution; plot there")
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
+    low_dim = 2 <= report.states.shape[-1] <= 3
+    (_phase_panel if low_dim else _field_panel)(axes[0], report)
+    _components_panel(axes[1], report)
+    _residual_panel(axes[2], report)
+    fig.suptitle(
+        f"partime solve {report.config.system}: {report.iterations} iterations, "
+        f"{report.wall_s:.3g} s on {report.ranks} rank(s) ({report.executor})"
+    )
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
