@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+import numbers
+import pickle
 from abc import ABC, abstractmethod
+from collections import defaultdict, deque
 from typing import Any
 
 import torch
 
 REDUCE_OPS = ("sum", "max", "min")
+MAX_TAG = 32767  # the MPI standard guarantees at least this tag range on every implementation
+# dtypes that MPI/gloo cannot reduce natively are reduced in a wider type and cast back
+# (a reduced bool is True where any rank's is for sum/max, where all are for min).
+REDUCE_WORK_DTYPE = {
+    torch.bool: torch.int32,
+    torch.float16: torch.float32,
+    torch.bfloat16: torch.float32,
+}
+_PYTHON_REDUCE = {"sum": sum, "max": max, "min": min}
 
 
 class Comm(ABC):
@@ -68,3 +80,67 @@ class Comm(ABC):
     @property
     def is_root(self) -> bool:
         return self.rank == 0
+
+    # Validation shared by the backends; each runs before any communication so that a bad
+    # argument raises on the caller instead of leaving its peers waiting forever.
+
+    def _check_rank(self, value: Any, name: str) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < self.size:
+            raise ValueError(
+                f"{name}={value!r} is not a rank of this {self.size}-rank communicator"
+            )
+        return value
+
+    @staticmethod
+    def _check_tag(tag: Any) -> int:
+        if isinstance(tag, bool) or not isinstance(tag, int) or not 0 <= tag <= MAX_TAG:
+            raise ValueError(f"tag={tag!r} must be an int in [0, {MAX_TAG}]")
+        return tag
+
+    @staticmethod
+    def _check_color(color: Any, key: Any) -> None:
+        if isinstance(color, bool) or not isinstance(color, int) or color < 0:
+            raise ValueError(f"color={color!r} must be a non-negative int")
+        if isinstance(key, bool) or not isinstance(key, int):
+            raise ValueError(f"key={key!r} must be an int")
+
+    def _check_scatter(self, objs: Any, root: int) -> None:
+        self._check_rank(root, "root")
+        if self.rank == root and (not isinstance(objs, list | tuple) or len(objs) != self.size):
+            got = len(objs) if isinstance(objs, list | tuple) else type(objs).__name__
+            raise ValueError(f"scatter on root needs a list of {self.size} items, got {got}")
+
+    @staticmethod
+    def _check_reduce(value: Any, op: Any) -> None:
+        if op not in REDUCE_OPS:
+            raise ValueError(f"op={op!r} is not one of {REDUCE_OPS}")
+        if not isinstance(value, torch.Tensor | numbers.Number):
+            raise TypeError(f"allreduce needs a tensor or a number, got {type(value).__name__}")
+        is_complex = (
+            value.is_complex() if isinstance(value, torch.Tensor) else isinstance(value, complex)
+        )
+        if is_complex and op != "sum":
+            raise ValueError(f"op={op!r} is undefined for complex values; only 'sum' is")
+
+    # Messages a rank sends to itself never touch the network (a blocking MPI send to self may
+    # wait forever for its own receive; gloo refuses self-sends): they wait in a local queue.
+
+    def _post_to_self(self, obj: Any, tag: int) -> None:
+        mailbox = self.__dict__.setdefault("_self_mailbox", defaultdict(deque))
+        if isinstance(obj, torch.Tensor):
+            mailbox[tag].append(obj.detach().clone(memory_format=torch.contiguous_format))
+        else:
+            # The pickle trip keeps self-sends honest: what cannot travel to a peer fails here too.
+            mailbox[tag].append(pickle.loads(pickle.dumps(obj)))
+
+    def _take_from_self(self, tag: int) -> Any:
+        mailbox = self.__dict__.setdefault("_self_mailbox", defaultdict(deque))
+        if not mailbox[tag]:
+            raise RuntimeError(
+                f"recv(source={self.rank}, tag={tag}) from self with nothing sent: it would hang"
+            )
+        return mailbox[tag].popleft()
+
+    def _allreduce_number(self, value: numbers.Number, op: str) -> numbers.Number:
+        """Reduce a Python number in rank order, so every rank gets bitwise the same result."""
+        return _PYTHON_REDUCE[op](self.allgather(value))

@@ -1,0 +1,111 @@
+"""MPI backend (mpi4py): tensors travel as raw byte buffers, other objects pickled."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from partime._optional import require
+from partime.comm.base import REDUCE_WORK_DTYPE, Comm
+from partime.comm.wire import TensorHeader, byte_view, compact, packed
+
+
+def _mpi() -> Any:
+    require("mpi4py", "mpi")
+    from mpi4py import MPI
+
+    return MPI
+
+
+class MPIComm(Comm):
+    """Wraps an ``mpi4py`` communicator (COMM_WORLD by default)."""
+
+    backend = "mpi"
+
+    def __init__(self, comm: Any = None) -> None:
+        self._MPI = _mpi()
+        self._comm = self._MPI.COMM_WORLD if comm is None else comm
+        self._rank = self._comm.Get_rank()
+        self._size = self._comm.Get_size()
+
+    @property
+    def rank(self) -> int:
+        return self._rank
+
+    @property
+    def size(self) -> int:
+        return self._size
+
+    def send(self, obj: Any, dest: int, tag: int = 0) -> None:
+        self._check_rank(dest, "dest")
+        self._check_tag(tag)
+        if dest == self.rank:
+            self._post_to_self(obj, tag)
+            return
+        if not isinstance(obj, torch.Tensor):
+            self._comm.send(obj, dest=dest, tag=tag)
+            return
+        # MPI keeps messages between one pair with one tag in order: header, then the bytes.
+        data = packed(obj)
+        self._comm.send(TensorHeader.of(data), dest=dest, tag=tag)
+        self._comm.Send([byte_view(data).numpy(), self._MPI.BYTE], dest=dest, tag=tag)
+
+    def recv(self, source: int, tag: int = 0) -> Any:
+        self._check_rank(source, "source")
+        self._check_tag(tag)
+        if source == self.rank:
+            return self._take_from_self(tag)
+        header = self._comm.recv(source=source, tag=tag)
+        if not isinstance(header, TensorHeader):
+            return header
+        out = header.empty()
+        self._comm.Recv([byte_view(out).numpy(), self._MPI.BYTE], source=source, tag=tag)
+        return out
+
+    def bcast(self, obj: Any, root: int = 0) -> Any:
+        self._check_rank(root, "root")
+        is_root = self._rank == root
+        if is_root and isinstance(obj, torch.Tensor):
+            data = packed(obj)
+            header = self._comm.bcast(TensorHeader.of(data), root=root)
+        else:
+            header = self._comm.bcast(obj if is_root else None, root=root)
+            if not isinstance(header, TensorHeader):
+                return header
+            data = header.empty()
+        self._comm.Bcast([byte_view(data).numpy(), self._MPI.BYTE], root=root)
+        return obj if is_root else data
+
+    def scatter(self, objs: list[Any] | None, root: int = 0) -> Any:
+        self._check_scatter(objs, root)
+        items = [compact(obj) for obj in objs] if self._rank == root else None
+        return self._comm.scatter(items, root=root)
+
+    def gather(self, obj: Any, root: int = 0) -> list[Any] | None:
+        self._check_rank(root, "root")
+        return self._comm.gather(compact(obj), root=root)
+
+    def allgather(self, obj: Any) -> list[Any]:
+        return self._comm.allgather(compact(obj))
+
+    def allreduce(self, value: Any, op: str = "sum") -> Any:
+        self._check_reduce(value, op)
+        if not isinstance(value, torch.Tensor):
+            return self._allreduce_number(value, op)
+        work = packed(value).to(REDUCE_WORK_DTYPE.get(value.dtype, value.dtype))
+        out = torch.empty_like(work)
+        mpi_op = {"sum": self._MPI.SUM, "max": self._MPI.MAX, "min": self._MPI.MIN}[op]
+        self._comm.Allreduce(work.reshape(-1).numpy(), out.reshape(-1).numpy(), op=mpi_op)
+        return out.to(value.dtype)
+
+    def barrier(self) -> None:
+        self._comm.Barrier()
+
+    def split(self, color: int, key: int = 0) -> Comm:
+        self._check_color(color, key)
+        return MPIComm(self._comm.Split(color, key))
+
+    def abort(self, code: int = 1) -> None:
+        # Abort on COMM_WORLD: the launcher then kills every process of the job, not only a group.
+        self._MPI.COMM_WORLD.Abort(code)
