@@ -40,6 +40,14 @@ class KuramotoSivashinsky:
         self.linear = (q2 - q2 * q2).to(torch.complex128)
         # 2/3 rule: keep modes below n/3 (the Nyquist mode is already zero).
         self._keep = (torch.arange(n // 2 + 1) < n / 3).to(torch.float64)
+        self._copies: dict[tuple, Tensor] = {}
+
+    def _on(self, name: str, like: Tensor, dtype: torch.dtype) -> Tensor:
+        """Attribute ``name`` on ``like``'s device as ``dtype``, cached: no copy per GPU call."""
+        key = (name, like.device, dtype)
+        if key not in self._copies:
+            self._copies[key] = getattr(self, name).to(device=like.device, dtype=dtype)
+        return self._copies[key]
 
     def to_fourier(self, u: Tensor) -> Tensor:
         """Physical (..., n) real -> Fourier (..., n//2 + 1) complex (unnormalised rfft)."""
@@ -53,10 +61,9 @@ class KuramotoSivashinsky:
     def nonlinear(self, v_hat: Tensor) -> Tensor:
         """N(v) = -0.5 i q FFT(u^2) for Fourier states (..., n//2 + 1)."""
         u = self.to_physical(v_hat)
-        q = self.wavenumbers.to(device=v_hat.device, dtype=u.dtype)
-        out = (-0.5j * q) * torch.fft.rfft(u * u, dim=-1)
+        out = (-0.5j * self._on("wavenumbers", u, u.dtype)) * torch.fft.rfft(u * u, dim=-1)
         if self.dealias:
-            out = out * self._keep.to(device=v_hat.device, dtype=u.dtype)
+            out = out * self._on("_keep", u, u.dtype)
         return out
 
     def check_state(self, u: Tensor) -> None:
@@ -70,7 +77,7 @@ class KuramotoSivashinsky:
     def __call__(self, t: float | Tensor, u: Tensor) -> Tensor:
         """Physical-space right-hand side u_t for u of shape (..., n)."""
         v_hat = self.to_fourier(u)
-        lin = self.linear.to(device=u.device, dtype=v_hat.dtype)
+        lin = self._on("linear", u, v_hat.dtype)
         return self.to_physical(lin * v_hat + self.nonlinear(v_hat))
 
     def grid(self, dtype: torch.dtype = torch.float64) -> Tensor:

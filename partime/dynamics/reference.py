@@ -21,7 +21,10 @@ def _numpy_rhs(field: VectorField, batch: int) -> Callable[[float, np.ndarray], 
         # Component expressions are plain arithmetic, so they run on numpy directly: a
         # component-major layout (dim, batch) avoids any torch round trip per evaluation.
         def rhs(t: float, y: np.ndarray) -> np.ndarray:
-            return np.concatenate(field.components(t, *y.reshape(field.dim, batch)))
+            # One row: numpy scalars make each evaluation a few cheap float operations,
+            # which matters for long sequential runs (the chained Lorenz dataset).
+            xs = y if batch == 1 else y.reshape(field.dim, batch)
+            return np.array(field.components(t, *xs)).reshape(-1)
 
         return rhs
 
