@@ -1,1 +1,26 @@
-"""partime.data."""
+"""partime.data: the HiTS trajectory datasets (scipy, tight tolerance) and KS (ETDRK4), cached."""
+
+from partime.data.datasets import (
+    DATASET_SPECS,
+    DatasetSpec,
+    add_noise,
+    dataset_spec,
+    default_cache_dir,
+    generate,
+    make_dataset,
+)
+from partime.data.specs import N_POINTS, SPLITS, Box, TrajectorySpec
+
+__all__ = [
+    "DATASET_SPECS",
+    "N_POINTS",
+    "SPLITS",
+    "Box",
+    "DatasetSpec",
+    "TrajectorySpec",
+    "add_noise",
+    "dataset_spec",
+    "default_cache_dir",
+    "generate",
+    "make_dataset",
+]
