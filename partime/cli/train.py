@@ -1,0 +1,141 @@
+"""``partime train MODEL ...``: train a model family and save it (``hits``: a HiTS hierarchy).
+
+Under ``mpiexec -n P`` (or srun/torchrun) every rank trains a share of the models and rank 0
+saves the gathered result.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Callable
+
+from partime.hits.hierarchy import default_steps
+from partime.hits.training import HierarchyConfig
+from partime.hits.workflow import DataSizes
+from partime.steppers.neural import FlowMapTrainConfig
+
+
+def _int_tuple(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(v) for v in text.split(",") if v.strip())
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated integers, got {text!r}"
+        ) from err
+
+
+def add_hierarchy_arguments(parser: argparse.ArgumentParser, max_epochs: int = 100_000) -> None:
+    """Options that map one to one onto HierarchyConfig / FlowMapTrainConfig / DataSizes."""
+    parser.add_argument(
+        "--steps",
+        type=_int_tuple,
+        default=None,
+        help="model steps in units of dt, e.g. 1,2,4 (default 2^k, k < --levels)",
+    )
+    parser.add_argument("--levels", type=int, default=11, help="number of 2^k steps (default 11)")
+    parser.add_argument(
+        "--widths",
+        type=_int_tuple,
+        default=(128, 128, 128),
+        help="hidden widths of every MLP (default 128,128,128)",
+    )
+    parser.add_argument(
+        "--max-epochs",
+        type=int,
+        default=max_epochs,
+        help=f"Adam steps per model (default {max_epochs})",
+    )
+    parser.add_argument(
+        "--time-budget",
+        type=float,
+        default=None,
+        help="seconds for the whole hierarchy on each rank (default: none)",
+    )
+    parser.add_argument("--batch-size", type=int, default=320)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--n-forward", type=int, default=5, help="steps in the multi-step loss")
+    parser.add_argument("--loss-tol", type=float, default=1e-8, help="early stop at this loss")
+    parser.add_argument(
+        "--val-every",
+        type=int,
+        default=1000,
+        help="epochs between validation checks (the best model is kept)",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="model j uses seed + j")
+    parser.add_argument("--n-train", type=int, default=None, help="training trajectories")
+    parser.add_argument("--n-val", type=int, default=None, help="validation trajectories")
+    parser.add_argument("--n-test", type=int, default=None, help="test trajectories")
+
+
+def hierarchy_config(args: argparse.Namespace) -> HierarchyConfig:
+    """The HierarchyConfig the options of ``add_hierarchy_arguments`` describe."""
+    train = FlowMapTrainConfig(
+        n_forward=args.n_forward,
+        lr=args.lr,
+        batch_size=args.batch_size,
+        max_epochs=args.max_epochs,
+        loss_tol=args.loss_tol,
+        seed=args.seed,
+        val_every=args.val_every,
+        checkpoint_every=args.val_every,
+    )
+    steps = args.steps if args.steps is not None else default_steps(args.levels)
+    return HierarchyConfig(steps, args.widths, train, args.time_budget)
+
+
+def data_sizes(args: argparse.Namespace) -> DataSizes:
+    return DataSizes(args.n_train, args.n_val, args.n_test)
+
+
+def _add_hits(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("system", help="dataset name (hyperbolic, cubic, vdp, hopf, lorenz)")
+    parser.add_argument("--out", required=True, help="file to save the hierarchy to")
+    add_hierarchy_arguments(parser)
+    parser.add_argument(
+        "--checkpoint-dir",
+        default=None,
+        help="per-model checkpoints (default OUT.ckpt); rerun to resume",
+    )
+    parser.add_argument("--backend", default="auto", help="auto, serial, mpi or torch")
+    parser.add_argument("--no-progress", action="store_true", help="no progress output")
+
+
+def _run_hits(args: argparse.Namespace) -> int:
+    from partime.comm import abort_on_exception, from_env
+    from partime.hits.workflow import train_system
+
+    config, sizes = hierarchy_config(args), data_sizes(args)  # validate before any comm
+    comm = from_env(args.backend)
+    start = time.perf_counter()
+    with abort_on_exception(comm):
+        hierarchy = train_system(
+            args.system,
+            config,
+            sizes,
+            comm=comm,
+            checkpoint_dir=args.checkpoint_dir or f"{args.out}.ckpt",
+            progress=not args.no_progress,
+        )
+        if hierarchy is not None:
+            hierarchy.save(args.out)
+            lower, upper = hierarchy.selected
+            print(
+                f"saved {len(hierarchy)} models (steps {hierarchy.steps}·dt, dt={hierarchy.dt}) "
+                f"to {args.out}; cross-validated range [{lower}, {upper}]; "
+                f"{time.perf_counter() - start:.1f} s on {comm.size} rank(s)"
+            )
+    return 0
+
+
+# model family -> (add its arguments, run it)
+TRAINERS: dict[str, tuple[Callable, Callable]] = {"hits": (_add_hits, _run_hits)}
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("train", help="train models (e.g. a HiTS hierarchy)")
+    families = parser.add_subparsers(dest="family", required=True)
+    for name, (add_arguments, run) in TRAINERS.items():
+        sub = families.add_parser(name, help=f"train a {name} model family")
+        add_arguments(sub)
+        sub.set_defaults(func=run)

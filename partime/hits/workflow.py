@@ -1,0 +1,110 @@
+"""End-to-end HiTS runs shared by ``partime train hits``, ``partime bench hits`` and the
+examples: load a system's data, train and cross-validate a hierarchy, score it on test data."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+
+from torch import Tensor
+
+from partime.comm import Comm, SerialComm
+from partime.hits.coupling import cross_validate_range, forecast_mse
+from partime.hits.hierarchy import Hierarchy
+from partime.hits.training import HierarchyConfig, train_hierarchy
+
+
+@dataclasses.dataclass(frozen=True)
+class DataSizes:
+    """Trajectories per split (None = the paper's full split) and points per trajectory."""
+
+    n_train: int | None = None
+    n_val: int | None = None
+    n_test: int | None = None
+    n_points: int | None = None
+
+
+def load_split(
+    system: str, split: str, n_traj: int | None, n_points: int | None, comm: Comm | None = None
+) -> Tensor:
+    """``make_dataset`` on every rank: root generates (and caches) first, the others then read."""
+    from partime.data import make_dataset
+
+    comm = comm or SerialComm()
+    data = make_dataset(system, split, n_traj=n_traj, n_points=n_points) if comm.is_root else None
+    comm.barrier()
+    return (
+        data if data is not None else make_dataset(system, split, n_traj=n_traj, n_points=n_points)
+    )
+
+
+def train_system(
+    system: str,
+    config: HierarchyConfig,
+    sizes: DataSizes = DataSizes(),
+    *,
+    comm: Comm | None = None,
+    checkpoint_dir: str | Path | None = None,
+    progress: bool = False,
+) -> Hierarchy | None:
+    """Train a hierarchy on ``system``'s data and select its range by cross-validation on the
+    validation split. Returns the hierarchy on the root rank, None elsewhere."""
+    from partime.data import DATASET_SPECS
+
+    if system not in DATASET_SPECS:
+        raise ValueError(f"unknown system {system!r}; known: {', '.join(DATASET_SPECS)}")
+    comm = comm or SerialComm()
+    train = load_split(system, "train", sizes.n_train, sizes.n_points, comm)
+    val = load_split(system, "val", sizes.n_val, sizes.n_points, comm)
+    hierarchy = train_hierarchy(
+        train,
+        DATASET_SPECS[system].dt,
+        config,
+        val_data=val,
+        comm=comm,
+        system=system,
+        checkpoint_dir=checkpoint_dir,
+        progress=progress,
+    )
+    if hierarchy is not None:
+        hierarchy.selected = cross_validate_range(hierarchy, val)
+    return hierarchy
+
+
+@dataclasses.dataclass(frozen=True)
+class Score:
+    """Test MSE and forecast wall time (s) of each single-scale model and of the coupling."""
+
+    steps: tuple[int, ...]
+    single_mse: tuple[float, ...]
+    single_time: tuple[float, ...]
+    multiscale_mse: float
+    multiscale_time: float
+    selected: tuple[int, int]
+
+    @property
+    def best_single(self) -> float:
+        return min(self.single_mse)
+
+
+def _timed_mse(hierarchy: Hierarchy, data: Tensor) -> tuple[float, float]:
+    start = time.perf_counter()
+    mse = forecast_mse(hierarchy, data)
+    return mse, time.perf_counter() - start
+
+
+def score(hierarchy: Hierarchy, test: Tensor) -> Score:
+    """MSE over all test steps of every model alone (rolled out, interpolated) and of the
+    selected multiscale coupling (Algorithm 1), with their wall times."""
+    singles = [_timed_mse(hierarchy.subset(i, i), test) for i in range(len(hierarchy))]
+    multi_mse, multi_time = _timed_mse(hierarchy.active(), test)
+    selected = hierarchy.selected or (0, len(hierarchy) - 1)
+    return Score(
+        tuple(hierarchy.steps),
+        tuple(m for m, _ in singles),
+        tuple(t for _, t in singles),
+        multi_mse,
+        multi_time,
+        tuple(selected),
+    )

@@ -1,0 +1,43 @@
+"""``partime train hits`` end to end on a tiny budget, and its bad-input errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from partime.cli.main import main
+from partime.hits import HierarchyPropagator, load_hierarchy
+
+
+def test_train_hits_saves_a_cross_validated_hierarchy(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("PARTIME_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "h.pt"
+    argv = ["train", "hits", "hyperbolic", "--out", str(out), "--steps", "1,4", "--widths", "8"]
+    argv += ["--max-epochs", "30", "--n-train", "16", "--n-val", "4", "--batch-size", "8"]
+    argv += ["--val-every", "10", "--backend", "serial", "--no-progress"]
+    assert main(argv) == 0
+    assert "cross-validated range" in capsys.readouterr().out
+    hierarchy = load_hierarchy(out, dim=2)
+    assert hierarchy.steps == [1, 4] and hierarchy.system == "hyperbolic"
+    assert hierarchy.selected is not None
+    assert len(list((tmp_path / "h.pt.ckpt").glob("model*.pt"))) == 2
+    assert HierarchyPropagator(hierarchy).dim == 2
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--steps", "4,1"], "steps must be distinct positive integers"),
+        (["--max-epochs", "-1"], "max_epochs"),
+        (["--widths", "0"], "widths"),
+    ],
+)
+def test_train_hits_bad_options(tmp_path, capsys, extra, message):
+    argv = ["train", "hits", "hyperbolic", "--out", str(tmp_path / "h.pt"), *extra]
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_train_hits_unknown_system(tmp_path, capsys):
+    argv = ["train", "hits", "nosuch", "--out", str(tmp_path / "h.pt"), "--backend", "serial"]
+    assert main(argv) == 2
+    assert "unknown system" in capsys.readouterr().err
