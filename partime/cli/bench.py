@@ -8,6 +8,7 @@ import importlib
 # name -> module defining ``add_arguments(parser)`` and ``run(args) -> int``
 BENCHMARKS = {
     "integrators": "partime.bench.integrators",
+    "pint": "partime.bench.pint",
     "hits": "partime.bench.hits",
 }
 

@@ -10,6 +10,7 @@ import sys
 SUBCOMMAND_MODULES = (
     "partime.cli.info",
     "partime.cli.bench",
+    "partime.cli.solve",
     "partime.cli.train",
 )
 

@@ -1,0 +1,197 @@
+"""Parareal vs serial fine on Lorenz (and KS): iterations, wall time, speedup, model bound.
+
+Every row is measured in this run against the same serial fine solve (same propagator, its
+fastest mode, compile excluded). The bound is parareal's model S = 1/((K+1)·c_G/c_F + K/P)
+with c_F, c_G the measured fine and coarse cost per slice and P the *effective* parallelism
+of the fine pass: serial fine time / time of one fine pass over the slices a rank owns. For
+MPI that is about the rank count; for the vectorized executor it is what batching all
+slices into one call buys on this machine (no extra cores).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from partime.io.results import read_results
+from partime.pint.solve import SolveConfig, build_problem, serial_fine, solve
+
+# (name, config overrides) of the Lorenz problem of issue 3 and its --quick reduction
+LORENZ = {"system": "lorenz", "t_end": 2.56, "slices": 32, "fine": "rk4:5e-4", "batch": 16}
+LORENZ_QUICK = {**LORENZ, "t_end": 0.64, "slices": 8, "batch": 4}
+KS = {"system": "ks", "t_end": 8.0, "slices": 8, "fine": "etdrk4:0.01"}
+KS_COARSE = "etdrk4:0.25"
+KS_QUICK = {**KS, "t_end": 2.0, "slices": 4, "fine": "etdrk4:0.05"}
+TOL = 1e-11  # the residual tracks the error closely; one decade of margin for error <= 1e-10
+_HEADER = f"{'case':<28}{'backend':<12}{'K':>4}{'wall s':>10}{'speedup':>9}{'bound S':>9}"
+_HEADER += f"{'of bound':>10}{'max err':>11}"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--quick", action="store_true", help="small problems (tests)")
+    parser.add_argument("--neural", default=None, help="Lorenz neural coarse (NeuralStepper file)")
+    parser.add_argument("--ranks", type=int, default=2, help="MPI ranks of the distributed rows")
+    parser.add_argument("--no-ks", action="store_true", help="skip the Kuramoto–Sivashinsky case")
+    parser.add_argument("--json", action="store_true", help="also print one JSON line of rows")
+
+
+def _timed(fn, *args) -> float:
+    start = time.perf_counter()
+    with torch.no_grad():
+        fn(*args)
+    return time.perf_counter() - start
+
+
+@dataclasses.dataclass
+class _Costs:
+    """Measured per-slice costs of one problem: serial fine c_F, coarse c_G, fine pass times."""
+
+    serial_states: torch.Tensor
+    serial_wall: float
+    serial_mode: str
+    c_coarse: float
+
+    def bound(self, iterations: int, fine_pass: float, n_slices: int) -> tuple[float, float]:
+        """(S, P_eff) for K iterations with one fine pass over a rank's slices taking fine_pass."""
+        c_fine = self.serial_wall / n_slices
+        p_eff = self.serial_wall / fine_pass
+        return 1.0 / ((iterations + 1) * self.c_coarse / c_fine + iterations / p_eff), p_eff
+
+
+def _measure(config: SolveConfig, mode: str) -> tuple[_Costs, object]:
+    problem = build_problem(config)
+    states, wall, used = serial_fine(problem.fine, problem.x0, problem.times, mode)
+    bounds = [
+        (float(a), float(b)) for a, b in zip(problem.times[:-1], problem.times[1:], strict=True)
+    ]
+
+    def sweep() -> None:
+        x = problem.x0
+        for t0, t1 in bounds:
+            x = problem.coarse(x, t0, t1)
+
+    sweep()  # warm
+    c_coarse = _timed(sweep) / config.slices
+    return _Costs(states, wall, used, c_coarse), problem
+
+
+def _fine_pass(problem, config: SolveConfig, slices: int) -> float:
+    """Wall time of one vectorized fine pass over ``slices`` slices (warm)."""
+    from partime.pint.executors.vectorized import fine_batched
+
+    x = problem.x0.expand(slices, *problem.x0.shape).contiguous()
+    t0 = problem.times[:slices]
+    t1 = problem.times[1 : slices + 1]
+    _timed(fine_batched, problem.fine, x, t0, t1)
+    return _timed(fine_batched, problem.fine, x, t0, t1)
+
+
+def _mpi_row(config: SolveConfig, ranks: int) -> dict:
+    """Run the solve under ``mpiexec -n ranks``; its JSON summary plus its states."""
+    mpiexec = shutil.which("mpiexec")
+    if mpiexec is None:
+        raise RuntimeError("mpiexec not found")
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "r.npz"
+        cmd = [mpiexec, "-n", str(ranks), sys.executable, "-m", "partime", "solve", config.system]
+        cmd += ["--t-end", str(config.t_end), "--slices", str(config.slices), "--fine", config.fine]
+        cmd += ["--coarse", config.coarse, "--tol", str(config.tol), "--batch", str(config.batch)]
+        cmd += ["--seed", str(config.seed), "--no-progress", "--json", "--out", str(out)]
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+        if done.returncode != 0:
+            raise RuntimeError(done.stderr.strip().splitlines()[-1] if done.stderr else "failed")
+        summary = json.loads(done.stdout.strip().splitlines()[-1])
+        summary["states"] = torch.from_numpy(read_results(out)["states"])
+    return summary
+
+
+def _row(name: str, backend: str, costs: _Costs, k: int, wall: float, states, p_pass) -> dict:
+    err = float((states - costs.serial_states).abs().max())
+    n_slices = costs.serial_states.shape[0] - 1
+    bound, p_eff = costs.bound(k, p_pass, n_slices) if p_pass else (None, None)
+    speedup = costs.serial_wall / wall
+    frac = speedup / bound if bound else None
+    return {"case": name, "backend": backend, "iterations": k, "wall_s": wall,
+            "speedup": speedup, "bound": bound, "p_eff": p_eff, "fraction_of_bound": frac,
+            "max_abs_err_vs_serial": err}  # fmt: skip
+
+
+def _print_row(row: dict) -> None:
+    def fmt(v, spec):
+        return format(v, spec) if v is not None else "-".rjust(int(spec[:-3] or 0))
+
+    print(
+        f"{row['case']:<28}{row['backend']:<12}{row['iterations']:>4}{row['wall_s']:>10.4f}"
+        f"{row['speedup']:>9.2f}{fmt(row['bound'], '9.2f')}{fmt(row['fraction_of_bound'], '10.2f')}"
+        f"{row['max_abs_err_vs_serial']:>11.2e}",
+        flush=True,
+    )
+
+
+def _case(title: str, base: dict, coarses: dict[str, str], args, mode: str) -> list[dict]:
+    """One problem: serial fine, each coarse vectorized, the hybrid, then MPI with the first."""
+    first = next(iter(coarses.values()))
+    config = SolveConfig(**base, coarse=first, tol=TOL, backend="vectorized", progress=False)
+    costs, problem = _measure(config, mode)
+    print(f"\n{title}: serial fine {costs.serial_wall:.4f} s ({costs.serial_mode}, warm)")
+    print(_HEADER)
+    rows = []
+    vec_pass = _fine_pass(problem, config, config.slices)
+    for label, coarse in coarses.items():
+        run = dataclasses.replace(config, coarse=coarse)
+        costs_c, _ = _measure(run, "eager") if coarse != first else (costs, None)
+        costs_c = dataclasses.replace(costs, c_coarse=costs_c.c_coarse)
+        for name, max_iter in ((f"parareal, {label} coarse", None), (f"hybrid, {label}", 0)):
+            try:
+                report = solve(dataclasses.replace(run, max_iter=max_iter))
+            except FloatingPointError as err:
+                print(f"{name:<28}diverged: {err}")
+                continue
+            p_pass = vec_pass if max_iter is None else None
+            k, wall = report.iterations, report.wall_s
+            rows.append(_row(name, "vectorized", costs_c, k, wall, report.states, p_pass))
+            _print_row(rows[-1])
+    ranks_list = (1, args.ranks) if base["system"] == "ks" else (args.ranks,)
+    for ranks in ranks_list:
+        try:
+            summary = _mpi_row(config, ranks)
+        except (RuntimeError, subprocess.TimeoutExpired) as err:
+            print(f"{'parareal (mpi)':<28}mpi x{ranks}: failed: {err}")
+            continue
+        p_pass = _fine_pass(problem, config, -(-config.slices // ranks))
+        name, k = f"parareal, {next(iter(coarses))} coarse", summary["iterations"]
+        row = _row(name, f"mpi x{ranks}", costs, k, summary["wall_s"], summary["states"], p_pass)
+        rows.append(row)
+        _print_row(rows[-1])
+    return rows
+
+
+def run(args: argparse.Namespace) -> int:
+    torch.set_num_threads(1)
+    lorenz = LORENZ_QUICK if args.quick else LORENZ
+    coarses = {"RK4 0.02": "rk4:0.02"}
+    if args.neural:
+        coarses["neural"] = f"neural:{args.neural}"
+    # --quick leaves out the compiled serial path: its compile alone takes longer than the test.
+    mode = "eager" if args.quick else "best"
+    rows = _case("Lorenz", lorenz, coarses, args, mode)
+    if not args.no_ks:
+        ks = KS_QUICK if args.quick else KS
+        try:
+            title = "Kuramoto-Sivashinsky, 512 points"
+            rows += _case(title, ks, {"ETDRK4 0.25": KS_COARSE}, args, mode)
+        except ImportError as err:
+            print(f"\nKuramoto-Sivashinsky: skipped ({err})")
+    print("\nPararealML: not installed (it requires tensorflow; not a partime dependency)")
+    if args.json:
+        print(json.dumps({"rows": rows}))
+    return 0
