@@ -7,11 +7,13 @@ Every test is written for any size, and all ranks run the same tests in the same
 
 from __future__ import annotations
 
+import json
 import os
 
 import pytest
 import torch
 
+from partime.cli.main import main
 from partime.comm import from_env
 
 
@@ -206,6 +208,18 @@ BAD_CALLS = {
     "allreduce complex max": lambda c: c.allreduce(torch.ones(2, dtype=torch.complex64), "max"),
     "split color=-1": lambda c: c.split(-1),
 }
+
+
+def test_info_reports_every_rank_of_this_launch(comm, capsys):
+    threads = torch.get_num_threads()  # keep the thread count of a shared pytest process
+    assert main(["info", "--json", "--threads", str(threads)]) == 0
+    out = capsys.readouterr().out
+    if comm.rank != 0:
+        assert out == ""  # only rank 0 prints
+        return
+    report = json.loads(out)
+    assert report["size"] == comm.size and report["backend"] == comm.backend
+    assert [r["rank"] for r in report["ranks"]] == list(range(comm.size))
 
 
 @pytest.mark.parametrize("call", BAD_CALLS.values(), ids=BAD_CALLS.keys())
