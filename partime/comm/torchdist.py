@@ -22,14 +22,27 @@ def _moved(obj: Any, device: torch.device) -> Any:
 
 
 class TorchComm(Comm):
-    """A torch.distributed process group (the default group when ``group`` is None)."""
+    """A torch.distributed process group (the default group when ``group`` is None).
+
+    ``members`` lists the group's global ranks in this communicator's rank order, which may
+    differ from torch's own (ascending) order after a ``split`` with keys.
+    """
 
     backend = "torch"
 
-    def __init__(self, group: Any = None, device: torch.device | None = None) -> None:
+    def __init__(
+        self,
+        group: Any = None,
+        device: torch.device | None = None,
+        members: list[int] | None = None,
+    ) -> None:
         self._group = group
-        self._rank = dist.get_rank(group)
-        self._size = dist.get_world_size(group)
+        self._members = list(range(dist.get_world_size())) if members is None else members
+        self._rank = self._members.index(dist.get_rank())
+        self._size = len(self._members)
+        # torch's group rank of each of our ranks (torch orders a group by global rank)
+        ascending = sorted(self._members)
+        self._group_rank = [ascending.index(member) for member in self._members]
         self.device = torch.device("cpu") if device is None else device
 
     @classmethod
@@ -61,7 +74,16 @@ class TorchComm(Comm):
         return self._size
 
     def _world(self, rank: int) -> int:
-        return rank if self._group is None else dist.get_global_rank(self._group, rank)
+        return self._members[rank]
+
+    def _to_group_order(self, items: list[Any]) -> list[Any]:
+        ordered = [None] * self._size
+        for rank, group_rank in enumerate(self._group_rank):
+            ordered[group_rank] = items[rank]
+        return ordered
+
+    def _from_group_order(self, items: list[Any]) -> list[Any]:
+        return [_moved(items[group_rank], self.device) for group_rank in self._group_rank]
 
     def _send_tensor(self, tensor: torch.Tensor, dest: int, tag: int) -> None:
         if tensor.numel():
@@ -123,7 +145,7 @@ class TorchComm(Comm):
     def scatter(self, objs: list[Any] | None, root: int = 0) -> Any:
         self._check_scatter(objs, root)
         box = [None]
-        items = [compact(obj) for obj in objs] if self._rank == root else None
+        items = self._to_group_order([compact(o) for o in objs]) if self._rank == root else None
         dist.scatter_object_list(box, items, src=self._world(root), group=self._group)
         return _moved(box[0], self.device)
 
@@ -131,12 +153,12 @@ class TorchComm(Comm):
         self._check_rank(root, "root")
         out = [None] * self._size if self._rank == root else None
         dist.gather_object(compact(obj), out, dst=self._world(root), group=self._group)
-        return None if out is None else [_moved(item, self.device) for item in out]
+        return None if out is None else self._from_group_order(out)
 
     def allgather(self, obj: Any) -> list[Any]:
         out = [None] * self._size
         dist.all_gather_object(out, compact(obj), group=self._group)
-        return [_moved(item, self.device) for item in out]
+        return self._from_group_order(out)
 
     def allreduce(self, value: Any, op: str = "sum") -> Any:
         self._check_reduce(value, op)
@@ -162,12 +184,12 @@ class TorchComm(Comm):
         if self._group is None:
             # From the world group every rank takes part in creating every new group, in one
             # agreed order, so groups get distinct names even when the same split repeats.
-            groups = {c: dist.new_group(members[c], sort_ranks=False) for c in sorted(members)}
+            groups = {c: dist.new_group(members[c]) for c in sorted(members)}
             group = groups[color]
         else:
             # Ranks outside this group cannot join the call, so only the members synchronise.
-            group = dist.new_group(members[color], use_local_synchronization=True, sort_ranks=False)
-        return TorchComm(group, self.device)
+            group = dist.new_group(members[color], use_local_synchronization=True)
+        return TorchComm(group, self.device, members[color])
 
     def abort(self, code: int = 1) -> None:
         # No MPI_Abort here: exit now; torchrun then stops the other workers, and peers
