@@ -49,7 +49,7 @@ INITIAL_REGIONS: dict[str, tuple[tuple[float, ...], tuple[float, ...], float]] =
     "cubic": ((-1.0, -1.0), (1.0, 1.0), 0.0),
     "vdp": ((-2.0, -4.0), (2.0, 4.0), 0.0),
     "hopf": ((-0.2, -1.0, -1.0), (0.6, 2.0, 1.0), 0.0),
-    "lorenz": ((-0.1, -0.1, -0.1), (0.1, 0.1, 0.1), 5.0),
+    "lorenz": ((-0.1, -0.1, -0.1), (0.1, 0.1, 0.1), 25.0),
 }
 _SPIN_UP_DT = 0.005
 # KS draws perturb the deterministic Kassam–Trefethen start by this relative amplitude.
