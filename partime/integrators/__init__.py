@@ -1,1 +1,7 @@
-"""partime.integrators."""
+"""How to take a step: Butcher tableaus, batched explicit RK (eager and compiled), ETDRK4."""
+
+from partime.integrators.etdrk4 import ETDRK4
+from partime.integrators.explicit import integrate, rk_step
+from partime.integrators.tableaus import TABLEAUS, ButcherTableau, get_tableau
+
+__all__ = ["ETDRK4", "TABLEAUS", "ButcherTableau", "get_tableau", "integrate", "rk_step"]
