@@ -4,12 +4,14 @@ from partime.steppers.base import Propagator
 from partime.steppers.compose import StepperCover
 from partime.steppers.neural import FlowMapMLP, NeuralStepper, train_flow_map
 from partime.steppers.rk import RKPropagator
+from partime.steppers.spectral import SpectralPropagator
 
 __all__ = [
     "FlowMapMLP",
     "NeuralStepper",
     "Propagator",
     "RKPropagator",
+    "SpectralPropagator",
     "StepperCover",
     "train_flow_map",
 ]

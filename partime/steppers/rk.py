@@ -5,8 +5,7 @@ from __future__ import annotations
 from torch import Tensor
 
 from partime.dynamics.base import VectorField
-from partime.integrators.explicit import integrate
-from partime.integrators.tableaus import ButcherTableau, get_tableau
+from partime.integrators import ButcherTableau, get_tableau, integrate
 from partime.steppers.compose import duration_of, steps_in
 
 
