@@ -9,6 +9,7 @@ from partime.data.datasets import (
     generate,
     make_dataset,
 )
+from partime.data.ks import KSSpec
 from partime.data.specs import N_POINTS, SPLITS, Box, TrajectorySpec
 
 __all__ = [
@@ -17,6 +18,7 @@ __all__ = [
     "SPLITS",
     "Box",
     "DatasetSpec",
+    "KSSpec",
     "TrajectorySpec",
     "add_noise",
     "dataset_spec",

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from partime.data.ks import KS_SPEC
 from partime.data.specs import DATASET_SPECS_ODE, SPLITS
 
 _NORMAL_CHUNK = 2_000_000  # numbers per draw while skipping/drawing noise (bounded memory)
@@ -41,8 +42,8 @@ class DatasetSpec(Protocol):
     ) -> np.ndarray: ...
 
 
-#: Every dataset by system name: the five ODE sets of the HiTS paper.
-DATASET_SPECS: Mapping[str, DatasetSpec] = {**DATASET_SPECS_ODE}
+#: Every dataset by system name: the five ODE sets of the HiTS paper and Kuramoto–Sivashinsky.
+DATASET_SPECS: Mapping[str, DatasetSpec] = {**DATASET_SPECS_ODE, "ks": KS_SPEC}
 
 
 def default_cache_dir() -> Path:
