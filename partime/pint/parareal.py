@@ -46,7 +46,7 @@ def parareal(
     times = check_times(times)
     check_problem(coarse, fine, x0, times, executor, tol, max_iter)
     n_slices = times.numel() - 1
-    _check_save_every(fine, times, save_every)
+    n_save = 0 if save_every is None else _saves_per_slice(fine, times, save_every)
     max_iter = n_slices if max_iter is None else min(max_iter, n_slices)
     local = executor.local_slices(n_slices)
     fingerprint = problem_fingerprint(coarse, fine, x0, times, tol, executor.size)
@@ -64,7 +64,9 @@ def parareal(
             callback(state)
     gathered = executor.gather(state.U[1:])
     states = torch.cat([x0[None], gathered]) if executor.is_root else None
-    trajectory = run.trajectory(state, save_every) if save_every is not None else None
+    trajectory = None
+    if save_every is not None:
+        trajectory = run.trajectory(state, save_every, n_save)
     k = state.iteration
     return PararealResult(
         states=states,
@@ -135,9 +137,12 @@ class _Slices:
             state.iteration + 1, starts, coarse_ends, residuals, state.fingerprint, state.rank
         )
 
-    def trajectory(self, state: PararealState, save_every: int) -> Tensor | None:
+    def trajectory(self, state: PararealState, save_every: int, n_save: int) -> Tensor | None:
         """Fine solution from every final start state: (n_slices*m + 1, batch, dim) on root."""
-        saved = self.ex.fine(self.fine, state.U[:-1], self.t0, self.t1, save_every)
+        if len(self.local):
+            saved = self.ex.fine(self.fine, state.U[:-1], self.t0, self.t1, save_every)
+        else:  # an idle rank still takes part in the gather
+            saved = state.U.new_empty((0, n_save + 1, *state.U.shape[1:]))
         check_finite(saved[:, -1], "fine", self.local.start, self.times)
         gathered = self.ex.gather(saved)  # (n_slices, m+1, batch, dim)
         if gathered is None:
@@ -149,17 +154,20 @@ def _converged(state: PararealState, n_slices: int, tol: float) -> bool:
     return state.iteration >= n_slices or bool(state.residuals and state.residuals[-1] <= tol)
 
 
-def _check_save_every(fine, times: Tensor, save_every: int | None) -> None:
-    if save_every is None:
-        return
+def _saves_per_slice(fine, times: Tensor, save_every: int) -> int:
+    """Saved fine states per slice; ValueError unless every slice has the same whole number."""
     if not hasattr(fine, "trajectory") or not hasattr(fine, "check_interval"):
         raise ValueError(f"save_every needs a fine propagator with a trajectory, got {fine!r}")
-    steps = fine.check_interval(float(times[0]), float(times[1]))
-    if not isinstance(save_every, int) or save_every < 1 or steps % save_every:
+    t = times.tolist()
+    steps = {fine.check_interval(a, b) for a, b in zip(t[:-1], t[1:], strict=True)}
+    if len(steps) > 1 or not isinstance(save_every, int) or save_every < 1:
         raise ValueError(
-            f"save_every must be a positive integer dividing the {steps} fine steps per slice, "
-            f"got {save_every!r}"
+            f"save_every needs equal slices and a positive integer, got {save_every!r}"
         )
+    (n,) = steps
+    if n % save_every:
+        raise ValueError(f"save_every={save_every} does not divide the {n} fine steps per slice")
+    return n // save_every
 
 
 def _checked_resume(

@@ -60,7 +60,7 @@ def check_problem(coarse, fine, x0: Tensor, times: Tensor, executor, tol: float,
 
 def check_finite(x: Tensor, which: str, first: int, times: Tensor) -> Tensor:
     """``x`` (m, batch, dim): ends of slices first..first+m-1; FloatingPointError on NaN/Inf."""
-    bad = ~torch.isfinite(x.reshape(x.shape[0], -1)).all(dim=1)
+    bad = ~torch.isfinite(x.flatten(1)).all(dim=1)
     if bool(bad.any()):
         n = first + int(bad.nonzero()[0])
         raise FloatingPointError(

@@ -84,6 +84,20 @@ def test_mpi_side_resume_after_kill():
         shutil.rmtree(directory)
 
 
+@pytest.mark.mpi(min_size=2)
+def test_mpi_side_idle_ranks_when_allowed():
+    from partime.comm import from_env
+
+    comm = from_env("mpi")
+    coarse, fine, x0, _ = problem()
+    times = slice_times(0.1 * (comm.size - 1), comm.size - 1)  # the last rank owns no slice
+    result = parareal(coarse, fine, x0, times, CommExecutor(comm, allow_idle=True), save_every=50)
+    if comm.is_root:
+        ref = parareal(coarse, fine, x0, times, save_every=50)
+        assert (result.states - ref.states).abs().max() <= 1e-12
+        assert (result.trajectory - ref.trajectory).abs().max() <= 1e-12
+
+
 @pytest.mark.skipif("TORCHELASTIC_RUN_ID" not in os.environ, reason="runs under torchrun")
 def test_torch_side_equals_vectorized():
     from partime.comm import from_env
@@ -101,7 +115,7 @@ def test_mpiexec_equals_vectorized(ranks):
     pytest_args = ["-m", "pytest", "--with-mpi", "-q", "-p", "no:cacheprovider", "-m", "mpi", HERE]
     proc = launch([mpiexec, "-n", str(ranks), sys.executable, *pytest_args])
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    assert "2 passed" in proc.stdout
+    assert "3 passed" in proc.stdout
 
 
 def test_torchrun_gloo_equals_vectorized():
