@@ -77,15 +77,29 @@ def block_size(segment: int, max_block: int = MAX_BLOCK) -> int:
     return divisor if divisor * 4 >= max_block else max_block
 
 
-def _make_block(system: ComponentSystem, tableau: ButcherTableau, dt: float, block: int):
-    rhs = lambda t, xs: system.components(t, *xs)  # noqa: E731
+def _advance(
+    system: ComponentSystem,
+    tableau: ButcherTableau,
+    dt: float,
+    n: int,
+    step: Tensor,
+    t0: Tensor,
+    state: Tensor,
+    out: Tensor,
+) -> None:
+    """Write into ``out`` the (dim, *batch) ``state`` advanced ``n`` steps from step ``step``."""
+    xs = state.unbind(0)
+    for i in range(n):
+        xs = step_state(
+            lambda t, x: system.components(t, *x), t0 + (step + i) * dt, xs, dt, tableau
+        )
+    for c, x in enumerate(xs):
+        out[c].copy_(x)
 
+
+def _make_block(system: ComponentSystem, tableau: ButcherTableau, dt: float, block: int):
     def advance(step: Tensor, t0: Tensor, state: Tensor, out: Tensor) -> None:
-        xs = state.unbind(0)
-        for i in range(block):
-            xs = step_state(rhs, t0 + (step + i) * dt, xs, dt, tableau)
-        for c, x in enumerate(xs):
-            out[c].copy_(x)
+        _advance(system, tableau, dt, block, step, t0, state, out)
 
     # A fresh code object per block: dynamo's recompile limit counts per code object, and every
     # (system, scheme, dt, block) would otherwise share this one.
@@ -98,7 +112,7 @@ def _make_block(system: ComponentSystem, tableau: ButcherTableau, dt: float, blo
 def compiled_block(
     system: ComponentSystem, tableau: ButcherTableau, dt: float, block: int, x0: Tensor
 ) -> Callable | None:
-    """The cached compiled ``advance(step, t0, state)``; None if compiling it failed before."""
+    """The cached compiled ``advance(step, t0, state, out)``; None if compiling it failed."""
     key = _block_key(system, tableau, dt, block, x0)
     if key not in _compiled:
         # The entry holds the system so that its id stays unique while it is cached.
@@ -108,15 +122,6 @@ def compiled_block(
     _compiled.move_to_end(key)
     entry = _compiled[key]
     return None if entry is None else entry[1]
-
-
-def _advance_eager(system, tableau, dt, step, t0, state, n) -> None:
-    rhs = lambda t, xs: system.components(t, *xs)  # noqa: E731
-    xs = state.unbind(0)
-    for i in range(n):
-        xs = step_state(rhs, t0 + (step + i) * dt, xs, dt, tableau)
-    for c, x in enumerate(xs):
-        state[c].copy_(x)
 
 
 def integrate_fast(
@@ -157,7 +162,8 @@ def integrate_fast(
             state, spare = spare, state
             done += block
         if rest:
-            _advance_eager(f, tableau, dt, float(done), t0_tensor, state, rest)
+            step = torch.tensor(float(done), dtype=torch.float64)
+            _advance(f, tableau, dt, rest, step, t0_tensor, state, state)
             done += rest
 
     with torch.no_grad():
