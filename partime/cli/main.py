@@ -30,6 +30,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, TypeError, FileNotFoundError) as err:
         print(f"partime {args.command}: error: {err}", file=sys.stderr)
         return 2
+    except FloatingPointError as err:  # e.g. a diverging solve: one line, no traceback
+        print(f"partime {args.command}: error: {err}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

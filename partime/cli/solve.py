@@ -8,7 +8,6 @@ Runs in one process (``--backend vectorized``), on every rank of ``mpiexec -n P`
 from __future__ import annotations
 
 import argparse
-import sys
 
 from partime.pint.solve import BACKENDS, SERIAL_MODES, SolveConfig, SolveReport
 from partime.pint.spec import SPEC_HELP
@@ -75,11 +74,7 @@ def run(args: argparse.Namespace) -> int:
     from partime.pint.solve import solve
 
     config = config_from_args(args)
-    try:
-        report = solve(config)
-    except FloatingPointError as err:  # a coarse too poor for the problem: say so, no traceback
-        print(f"partime solve: parareal diverged: {err}", file=sys.stderr)
-        return 1
+    report = solve(config)  # FloatingPointError (divergence): main() prints it and exits 1
     if not report.is_root:
         return 0
     if config.out:

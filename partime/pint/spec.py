@@ -1,4 +1,6 @@
-"""Propagators from short text specs: ``rk4:0.01``, ``SCHEME:DT``, ``etdrk4:DT``, ``neural:PATH``.
+"""Propagators from short text specs: ``rk4:0.01``, ``SCHEME:DT[:MODE]``, ``etdrk4:DT``,
+``neural:PATH``, ``hits:PATH``. MODE picks the RK path: ``auto`` (default), ``eager`` or
+``compiled`` (the integrators' compiled block path).
 
 The spec is how the command line (``--fine``/``--coarse``) and configs name a propagator.
 Every kind validates its argument here, on every rank, before any communication starts.
@@ -15,8 +17,11 @@ from partime.steppers.base import Propagator
 
 # kind -> what its argument is, for error messages and ``--help``
 SPEC_HELP = (
-    "rk4:DT | SCHEME:DT (any Butcher tableau name) | etdrk4:DT (ks) | neural:PATH | hits:PATH"
+    "rk4:DT | SCHEME:DT[:auto|eager|compiled] (any Butcher tableau name) | etdrk4:DT (ks) | "
+    "neural:PATH | hits:PATH"
 )
+# RK MODE suffix -> the integrators' ``fast`` flag
+RK_MODES: dict[str, bool | None] = {"auto": None, "eager": False, "compiled": True}
 
 Builder = Callable[[str, "VectorField | None", "int | None"], Propagator]
 
@@ -51,9 +56,14 @@ def _rk(scheme: str) -> Builder:
     def build(arg: str, system: VectorField | None, dim: int | None) -> Propagator:
         from partime.steppers import RKPropagator
 
-        return RKPropagator(
-            _needs_field(system, scheme), _positive_step(arg, scheme), scheme=scheme
-        )
+        step, _, mode = arg.partition(":")
+        if mode and mode not in RK_MODES:
+            raise ValueError(
+                f"{scheme}:{arg}: unknown RK mode {mode!r}; choose one of {', '.join(RK_MODES)}"
+            )
+        field = _needs_field(system, scheme)
+        fast = RK_MODES[mode or "auto"]
+        return RKPropagator(field, _positive_step(step, scheme), scheme=scheme, fast=fast)
 
     return build
 
