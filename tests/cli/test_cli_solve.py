@@ -17,17 +17,7 @@ from partime.io.results import read_results
 from partime.pint import load_checkpoint
 from partime.steppers import FlowMapMLP, NeuralStepper
 
-LORENZ = [
-    "solve",
-    "lorenz",
-    "--t-end",
-    "0.64",
-    "--slices",
-    "8",
-    "--fine",
-    "rk4:1e-3",
-    "--no-progress",
-]
+LORENZ = "solve lorenz --t-end 0.64 --slices 8 --fine rk4:1e-3 --no-progress".split()
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 
 
