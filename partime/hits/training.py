@@ -28,13 +28,15 @@ from partime.steppers.neural import (
 @dataclasses.dataclass(frozen=True)
 class HierarchyConfig:
     """What to train: ``steps`` (multiples of the data spacing), MLP ``widths``, per-model
-    options ``train`` (its seed is the base seed), and a wall-clock ``time_budget`` in seconds
-    for the whole hierarchy (each rank spreads it evenly over the models it has left)."""
+    options ``train`` (its seed is the base seed), a wall-clock ``time_budget`` in seconds for
+    the whole hierarchy (each rank spreads it evenly over the models it has left), and
+    ``normalize`` (per-dimension input/output scaling of every MLP; not in the paper)."""
 
     steps: tuple[int, ...] = default_steps()
     widths: tuple[int, ...] = (128, 128, 128)
     train: FlowMapTrainConfig = FlowMapTrainConfig()
     time_budget: float | None = None
+    normalize: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "steps", tuple(self.steps))
@@ -76,7 +78,7 @@ def train_one(
     step, seed = config.steps[index], config.train.seed + index
     with torch.random.fork_rng():  # seeded init without touching the caller's global RNG
         torch.manual_seed(seed)
-        model = FlowMapMLP(data.shape[-1], config.widths)
+        model = FlowMapMLP(data.shape[-1], config.widths, config.normalize)
     cfg = dataclasses.replace(config.train, seed=seed, time_budget=time_budget)
     ckpt = None if checkpoint_dir is None else checkpoint_path(checkpoint_dir, index, step)
     history = train_flow_map(

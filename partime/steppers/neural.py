@@ -36,9 +36,14 @@ class FlowMapMLP(nn.Module):
     """Residual MLP flow map: ``forward(x) = x + MLP(x)``, x (batch, dim).
 
     MLP is [dim, *widths, dim] with ReLU between layers and none after the last (SEEDS S1).
+    With ``normalize=True`` (not in the paper; off by default) the MLP sees
+    ``(x - in_shift) / in_scale`` and its output is multiplied by ``out_scale`` (per-dimension
+    buffers, saved with the model, set by ``set_scaling``), for states far from unit size.
     """
 
-    def __init__(self, dim: int, widths: Sequence[int] = (128, 128, 128)) -> None:
+    def __init__(
+        self, dim: int, widths: Sequence[int] = (128, 128, 128), normalize: bool = False
+    ) -> None:
         super().__init__()
         if not isinstance(dim, int) or dim < 1:
             raise ValueError(f"FlowMapMLP: dim must be a positive integer, got {dim!r}")
@@ -54,12 +59,32 @@ class FlowMapMLP(nn.Module):
         self.net = nn.Sequential(*layers)
         self.dim = dim
         self.widths = widths
+        self.normalize = bool(normalize)
+        if self.normalize:  # identity until set_scaling; buffers only then, so old files load
+            self.register_buffer("in_shift", torch.zeros(dim))
+            self.register_buffer("in_scale", torch.ones(dim))
+            self.register_buffer("out_scale", torch.ones(dim))
 
     def forward(self, x: Tensor) -> Tensor:
-        return x + self.net(x)
+        if not self.normalize:
+            return x + self.net(x)
+        return x + self.out_scale * self.net((x - self.in_shift) / self.in_scale)
+
+    @torch.no_grad()
+    def set_scaling(self, windows: Tensor) -> None:
+        """Set the buffers from training windows (n_traj, n_frames, dim): mean and std of the
+        states, std of the one-step increments (floored so constant components stay finite)."""
+        if not self.normalize:
+            raise ValueError("set_scaling needs a FlowMapMLP built with normalize=True")
+        states = windows.reshape(-1, windows.shape[-1]).double()
+        steps = (windows[:, 1:] - windows[:, :-1]).reshape(-1, windows.shape[-1]).double()
+        floor = 1e-8 * max(1.0, float(states.abs().max()))
+        self.in_shift.copy_(states.mean(0))
+        self.in_scale.copy_(states.std(0).clamp(min=floor))
+        self.out_scale.copy_(steps.std(0).clamp(min=floor))
 
     def extra_repr(self) -> str:
-        return f"dim={self.dim}, widths={self.widths}"
+        return f"dim={self.dim}, widths={self.widths}, normalize={self.normalize}"
 
 
 def model_payload(model: FlowMapMLP) -> dict[str, Any]:
@@ -69,6 +94,7 @@ def model_payload(model: FlowMapMLP) -> dict[str, Any]:
     return {
         "dim": model.dim,
         "widths": list(model.widths),
+        "normalize": model.normalize,
         "dtype": str(next(model.parameters()).dtype).removeprefix("torch."),
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
     }
@@ -77,7 +103,8 @@ def model_payload(model: FlowMapMLP) -> dict[str, Any]:
 def model_from_payload(payload: Any, path: str | Path) -> FlowMapMLP:
     """Rebuild a FlowMapMLP from ``model_payload`` output; ValueError naming ``path`` if bad."""
     try:
-        model = FlowMapMLP(int(payload["dim"]), tuple(int(w) for w in payload["widths"]))
+        widths = tuple(int(w) for w in payload["widths"])
+        model = FlowMapMLP(int(payload["dim"]), widths, bool(payload.get("normalize", False)))
         model.load_state_dict(payload["state_dict"])
         return model.to(getattr(torch, payload.get("dtype", "float32")))
     except (KeyError, TypeError, RuntimeError, AttributeError, ValueError) as err:
@@ -272,6 +299,8 @@ def train_flow_map(
     windows = training_windows(data, stride, cfg.n_forward).to(param.device, param.dtype)
     if windows.shape[-1] != getattr(model, "dim", windows.shape[-1]):
         raise ValueError(f"dimension mismatch: data dim {windows.shape[-1]}, model dim {model.dim}")
+    if getattr(model, "normalize", False):  # a resumed checkpoint restores the same buffers
+        model.set_scaling(windows)
     val = None if val_data is None else training_windows(val_data, stride, cfg.n_forward)
     val = None if val is None else val.to(param.device, param.dtype)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)

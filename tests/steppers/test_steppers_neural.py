@@ -138,3 +138,32 @@ def test_validation_keeps_best_model(data):
     # the kept model is at least as good on validation as the initial one
     win = training_windows(data[48:], 2, 5)
     assert multi_step_loss(model, win).item() <= multi_step_loss(_model(), win).item()
+
+
+def test_normalized_model_scales_from_data_and_round_trips(tmp_path, data):
+    """normalize=True: buffers = state mean/std and increment std of the training windows;
+    saved and loaded with the model; on data of size ~40 (Lorenz-like) it trains far better."""
+    big = 40.0 * data + 5.0  # states of size ~40: unscaled inputs/targets slow Adam down
+    plain, scaled = _model(), FlowMapMLP(2, (32, 32), normalize=True)
+    x = torch.randn(4, 2)
+    assert torch.allclose(scaled(x), x + scaled.net(x))  # identity scaling before training
+    with pytest.raises(ValueError, match="normalize=True"):
+        plain.set_scaling(big)
+    options = {"max_epochs": 300, "batch_size": 32, "lr": 3e-3}
+    train_flow_map(plain, big, 4, **options)
+    train_flow_map(scaled, big, 4, **options)
+    win = training_windows(big, 4, 5).double()
+    with torch.no_grad():
+        loss_plain, loss_scaled = (multi_step_loss(m.double(), win).item() for m in (plain, scaled))
+    assert torch.allclose(scaled.in_shift.double(), win.reshape(-1, 2).mean(0), rtol=1e-5)
+    assert torch.allclose(scaled.in_scale.double(), win.reshape(-1, 2).std(0), rtol=1e-5)
+    increments = (win[:, 1:] - win[:, :-1]).reshape(-1, 2)
+    assert torch.allclose(scaled.out_scale.double(), increments.std(0), rtol=1e-5)
+    assert loss_scaled < loss_plain / 3
+    path = tmp_path / "scaled.pt"
+    NeuralStepper(scaled, 0.04).save(path)
+    loaded = NeuralStepper.load(path)
+    assert loaded.model.normalize and torch.equal(loaded.model.out_scale, scaled.out_scale)
+    assert torch.equal(
+        loaded(big[:3, 0], 0.0, 0.08), NeuralStepper(scaled, 0.04)(big[:3, 0], 0.0, 0.08)
+    )
