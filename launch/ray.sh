@@ -12,7 +12,7 @@ Usage: launch/ray.sh head   [--ip IP] [--port P] [--num-cpus N] [COMMON] [-- RAY
 head    starts `ray start --head` bound to IP (default 127.0.0.1; give the node's address for
         a multi-node cluster) on port P (default 6379), waits until it is up, and prints its
         address IP:PORT on stdout. The dashboard UI is off.
-worker  joins the cluster at IP:PORT from this node.
+worker  joins the cluster at IP:PORT from this node (its own address: --ip, else Ray's pick).
 stop    stops the head/workers started with this --state-dir (SIGTERM, then SIGKILL of their
         process group after S seconds, default 30); other Ray processes are left alone.
 
@@ -20,9 +20,11 @@ COMMON: --state-dir DIR   pid files, logs and Ray's temp dir (default $PARTIME_R
                           /tmp/partime-ray-$USER); at most 40 characters because Ray puts
                           unix sockets under it
         --timeout S       seconds to wait for start-up (default 60)
-Ranks/actors get one math thread each (OMP_NUM_THREADS=1 ...).
+Ranks/actors get one math thread each (OMP_NUM_THREADS=1 ...). RAY_AUTH_MODE defaults to
+disabled (keep the cluster on a private network or loopback).
 
 Example (one machine):
+  export RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0    # loopback head: keep Ray on 127.0.0.1
   ADDR=$(launch/ray.sh head --port 6379 --num-cpus 4)
   partime solve lorenz --t-end 0.64 --slices 4 --fine rk4:0.001 --coarse rk4:0.01 \
       --backend ray --address "$ADDR"
@@ -32,6 +34,9 @@ USAGE
 
 state_dir="${PARTIME_RAY_DIR:-/tmp/partime-ray-$(id -un)}"
 timeout=60
+# Ray >= 2.5x turns token auth on once any local ray.init() has left ~/.ray/auth_token, and a
+# client without the token is then refused; say which mode this cluster uses.
+export RAY_AUTH_MODE="${RAY_AUTH_MODE:-disabled}"
 
 # free_port: an unused TCP port on loopback, so that several clusters can share a machine.
 free_port() {
@@ -47,7 +52,6 @@ start_ray() {
     [[ -e "$pid_file" ]] && kill -0 "$(cat "$pid_file")" 2>/dev/null \
         && die "a Ray $name started from $state_dir is already running (pid $(cat "$pid_file")); run 'launch/ray.sh stop --state-dir $state_dir' first"
     command -v ray >/dev/null || die "'ray' not found; pip install 'partime[ray]'"
-    export RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0
     export_threads 1
     setsid ray start --block --disable-usage-stats --temp-dir "$state_dir" "$@" >"$log" 2>&1 &
     local pid=$!
@@ -86,13 +90,14 @@ stop_all() {
 (( $# )) || { usage >&2; exit 2; }
 sub="$1"
 shift
-ip=127.0.0.1
+ip=127.0.0.1  # the head's default; a worker lets Ray find its address unless given --ip
+ip_given=""
 port=6379
 address=""
 ray_args=()
 while (( $# )); do
     case "$1" in
-        --ip) need_value "$1" $#; ip="$2"; shift 2 ;;
+        --ip) need_value "$1" $#; ip="$2"; ip_given=1; shift 2 ;;
         --port) need_value "$1" $#; port="$2"; shift 2 ;;
         --address) need_value "$1" $#; address="$2"; shift 2 ;;
         --num-cpus | --num-gpus) need_value "$1" $#; need_posint "$1" "$2"; ray_args+=("$1" "$2"); shift 2 ;;
@@ -103,6 +108,10 @@ while (( $# )); do
         *) die "unknown argument '$1' (see --help)" ;;
     esac
 done
+if [[ "$ip" == 127.* ]]; then
+    # Without this, Ray replaces a loopback address by the node's public one.
+    export RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0
+fi
 (( ${#state_dir} <= 40 )) || die "--state-dir '$state_dir' is longer than 40 characters (Ray's unix socket paths would overflow)"
 mkdir -p "$state_dir"
 
@@ -112,10 +121,13 @@ case "$sub" in
         start_ray head --head --node-ip-address "$ip" --port "$port" --include-dashboard false \
             --dashboard-port "$(free_port)" --ray-client-server-port "$(free_port)" "${ray_args[@]}"
         echo "$ip:$port" | tee "$state_dir/address"
+        [[ "$ip" != 127.* ]] || echo "ray.sh: loopback head: run the driver with" \
+            "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 (else Ray dials the node's public address)" >&2
         ;;
     worker)
         [[ "$address" =~ ^[^:]+:[0-9]+$ ]] || die "worker needs --address IP:PORT of the head, got '$address'"
-        start_ray "worker-$(hostname -s)" --address "$address" --node-ip-address "$ip" "${ray_args[@]}"
+        start_ray "worker-$(hostname -s)" --address "$address" ${ip_given:+--node-ip-address "$ip"} \
+            "${ray_args[@]}"
         ;;
     stop) stop_all "$timeout" ;;
     -h | --help) usage ;;

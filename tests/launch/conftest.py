@@ -15,7 +15,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +23,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 DAEMONS = ("munged", "slurmctld", "slurmd")
-CLIENTS = ("sbatch", "scontrol", "sinfo", "srun")
+CLIENTS = ("sbatch", "scancel", "scontrol", "sinfo", "squeue", "srun")
 START_TIMEOUT_S = 30.0
 
 SLURM_CONF = """\
@@ -61,7 +61,7 @@ PartitionName=debug Nodes=localhost Default=YES MaxTime=INFINITE State=UP
 """
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
@@ -108,8 +108,8 @@ class SlurmCluster:
         key.chmod(0o600)
         conf = SLURM_CONF.format(
             root=self.root,
-            ctld_port=_free_port(),
-            slurmd_port=_free_port(),
+            ctld_port=free_port(),
+            slurmd_port=free_port(),
             cpus=max(4, os.cpu_count() or 1),
         )
         (self.root / "slurm.conf").write_text(conf)
@@ -149,7 +149,14 @@ class SlurmCluster:
         return "\n".join(parts)
 
     def stop(self) -> None:
-        """SIGTERM each daemon we started (by PID), SIGKILL what is left after 10 s."""
+        """Cancel leftover jobs, SIGTERM each daemon we started (by PID), SIGKILL after 10 s."""
+        if self.procs and all(proc.poll() is None for proc in self.procs):
+            self.run("scancel", "--full", "--partition=debug", check=False)
+            deadline = time.monotonic() + 20
+            while self.run("squeue", "--noheader", check=False).stdout.strip():
+                if time.monotonic() > deadline:
+                    break
+                time.sleep(0.5)
         for proc in reversed(self.procs):
             proc.terminate()
             try:
@@ -176,6 +183,12 @@ class SlurmCluster:
         state = re.search(r"JobState=(\S+)", info).group(1)
         exit_code = int(re.search(r"ExitCode=(\d+):", info).group(1))
         return Job(job_id, state, exit_code, output.read_text() if output.exists() else "")
+
+
+@pytest.fixture(scope="session")
+def pick_port() -> Callable[[], int]:
+    """A function returning an unused loopback TCP port (for Ray heads, SLURM daemons)."""
+    return free_port
 
 
 @pytest.fixture(scope="session")

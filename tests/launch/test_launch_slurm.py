@@ -7,6 +7,8 @@ import re
 import subprocess
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[2]
 SOLVE = "--t-end 0.64 --slices 4 --fine rk4:0.001 --coarse rk4:0.01 --compare-serial"
 
@@ -113,3 +115,38 @@ def test_submit_rejects_bad_values_before_sbatch(tmp_path):
     )
     assert proc.returncode == 2
     assert "PARTIME_LAUNCH must be 'srun' or 'mpiexec', got 'smp'" in proc.stderr
+
+
+def test_gpu_template_runs_torch_ranks_on_cpu(slurm_cluster, tmp_path):
+    """slurm/gpu.sbatch maps SLURM tasks to torch ranks (gloo here: no GPU; NCCL on GPU nodes)."""
+    out = tmp_path / "job.out"
+    argv = ["sbatch", "--wait", "--ntasks-per-node=2", "--gpus-per-node=0", f"--output={out}"]
+    code, job = _submit(
+        slurm_cluster,
+        [*argv, "slurm/gpu.sbatch"],
+        {"PARTIME_GPU_ARGS": f"solve lorenz {SOLVE} --json --no-progress"},
+        out,
+    )
+    assert (code, job.state, job.exit_code) == (0, "COMPLETED", 0), job.output
+    summary = _summary(job.output)
+    assert summary["ranks"] == 2 and summary["max_abs_err_vs_serial"] < 1e-8
+
+
+@pytest.mark.slow
+def test_ray_template_head_solve_teardown(slurm_cluster, tmp_path, pick_port):
+    """slurm/ray.sbatch: head as an srun step, solve on Ray actors, the step torn down after."""
+    out = tmp_path / "job.out"
+    argv = ["sbatch", "--wait", "--nodes=1", "--cpus-per-task=2", f"--output={out}"]
+    code, job = _submit(
+        slurm_cluster,
+        [*argv, "slurm/ray.sbatch"],
+        {"PARTIME_SOLVE_ARGS": SOLVE, "PARTIME_RAY_PORT": str(pick_port())},
+        out,
+    )
+    assert (code, job.state, job.exit_code) == (0, "COMPLETED", 0), job.output
+    summary = _summary(job.output)
+    assert summary["executor"].startswith("ray") and summary["max_abs_err_vs_serial"] < 1e-8
+    leftovers = subprocess.run(
+        ["pgrep", "-f", f"/tmp/ray-{job.job_id}"], capture_output=True, text=True
+    ).stdout
+    assert leftovers == "", f"Ray processes of job {job.job_id} still running: {leftovers}"
