@@ -261,6 +261,22 @@ def serial_fine(
     return best
 
 
+def _load_resume(directory: str, rank: int, comm):
+    """This rank's checkpoint; if any rank has no usable one, ValueError on every rank (a
+    rank that quit alone would leave the others waiting for it)."""
+    from partime.pint import load_checkpoint
+
+    try:
+        state, error = load_checkpoint(directory, rank), None
+    except (ValueError, FileNotFoundError) as err:
+        state, error = None, err
+    if comm.allreduce(float(error is not None), op="max"):
+        raise ValueError(
+            str(error) if error else "cannot resume: another rank's checkpoint is unusable"
+        )
+    return state
+
+
 def _progress_bar(config: SolveConfig, is_root: bool):
     """A tqdm bar over iterations on the root rank (stderr), or None."""
     if not (is_root and config.progress):
@@ -274,7 +290,7 @@ def _progress_bar(config: SolveConfig, is_root: bool):
 def solve(config: SolveConfig, comm=None) -> SolveReport:
     """Run the solve ``config`` describes on the ranks of ``comm`` (default: from the launcher)."""
     from partime.comm import abort_on_exception, from_env
-    from partime.pint import Checkpointer, load_checkpoint, make_executor, parareal
+    from partime.pint import Checkpointer, make_executor, parareal
     from partime.pint.validate import check_problem
 
     problem = build_problem(config)  # every rank, before the communicator exists
@@ -293,7 +309,7 @@ def solve(config: SolveConfig, comm=None) -> SolveReport:
         config.tol,
         config.max_iter,
     )
-    resume = load_checkpoint(config.checkpoint, executor.rank) if config.resume else None
+    resume = _load_resume(config.checkpoint, executor.rank, comm) if config.resume else None
     checkpointer = Checkpointer(Path(config.checkpoint)) if config.checkpoint else None
     bar = _progress_bar(config, executor.is_root)
 
