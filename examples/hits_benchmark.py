@@ -12,18 +12,22 @@ and accuracy-vs-time plots.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 
 import torch
 
-from partime.bench.hits import CPU_BUDGET, PAPER
+from partime.bench.hits import CPU_BUDGET, PAPER, SIZES
 from partime.cli.train import add_hierarchy_arguments, data_sizes, hierarchy_config
 from partime.comm import abort_on_exception, from_env
 from partime.hits import load_hierarchy, multiscale_forecast
 from partime.hits.workflow import load_split, score, train_system
 
 # --budget presets; explicit options given on the command line still win.
-BUDGETS = {"cpu": CPU_BUDGET, "full": {"max_epochs": 100_000}}
+BUDGETS = {
+    "cpu": {**CPU_BUDGET, **SIZES},
+    "full": {"max_epochs": 100_000, "widths": (128, 128, 128)},
+}
 
 
 def error_curve(hierarchy, test: torch.Tensor) -> torch.Tensor:
@@ -66,6 +70,9 @@ def main() -> None:
     parser.add_argument("--out", default=None, help="save the trained hierarchy here")
     parser.add_argument("--plot", default=None, help="figure file (default hits_SYSTEM.png)")
     add_hierarchy_arguments(parser)
+    parser.add_argument(
+        "--normalize", action="store_true", help="scale net inputs/outputs (not in the paper)"
+    )
     budget = BUDGETS[parser.parse_known_args()[0].budget]
     parser.set_defaults(**budget)
     args = parser.parse_args()
@@ -77,7 +84,7 @@ def main() -> None:
         else:
             hierarchy = train_system(
                 args.system,
-                hierarchy_config(args),
+                dataclasses.replace(hierarchy_config(args), normalize=args.normalize),
                 data_sizes(args),
                 comm=comm,
                 checkpoint_dir=args.out and f"{args.out}.ckpt",

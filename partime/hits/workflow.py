@@ -7,6 +7,7 @@ import dataclasses
 import time
 from pathlib import Path
 
+import torch
 from torch import Tensor
 
 from partime.comm import Comm, SerialComm
@@ -108,3 +109,34 @@ def score(hierarchy: Hierarchy, test: Tensor) -> Score:
         multi_time,
         tuple(selected),
     )
+
+
+def chunk_trajectories(data: Tensor, n_points: int) -> Tensor:
+    """Cut every trajectory of data (n_traj, N, dim) into consecutive pieces of ``n_points``
+    states (neighbours share an end state) -> (n_traj · ((N − 1) // (n_points − 1)), n_points,
+    dim): more training windows (one per piece) from the same trajectories."""
+    if not isinstance(n_points, int) or not 2 <= n_points <= data.shape[1]:
+        raise ValueError(f"n_points must be an integer in [2, {data.shape[1]}], got {n_points!r}")
+    stride = n_points - 1
+    pieces = (data.shape[1] - 1) // stride
+    return torch.cat([data[:, i * stride : i * stride + n_points] for i in range(pieces)])
+
+
+def train_pint_hierarchy(
+    config: HierarchyConfig, n_train: int = 128, n_val: int = 32, system: str = "lorenz"
+) -> Hierarchy:
+    """A float64 hierarchy for use as a parareal coarse propagator: trained (serially) on the
+    system's trajectories cut into windows of the largest step (``chunk_trajectories``), the
+    whole range selected. Float64 so the coarse corrections G(U^k) − G(U^{k−1}) do not carry
+    float32 rounding (~1e−6 on Lorenz), which would stall parareal far above 1e−10."""
+    from partime.data import DATASET_SPECS
+
+    window = config.train.n_forward * config.steps[-1] + 1
+    train = chunk_trajectories(load_split(system, "train", n_train, None), window)
+    val = chunk_trajectories(load_split(system, "val", n_val, None), window)
+    hierarchy = train_hierarchy(
+        train, DATASET_SPECS[system].dt, config, val_data=val, system=system
+    )
+    for model in hierarchy.models:
+        model.double()
+    return hierarchy

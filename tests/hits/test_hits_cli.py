@@ -37,6 +37,18 @@ def test_train_hits_bad_options(tmp_path, capsys, extra, message):
     assert message in capsys.readouterr().err
 
 
+def test_bench_hits_prints_the_table_next_to_the_paper(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("PARTIME_CACHE", str(tmp_path / "cache"))
+    argv = ["bench", "hits", "--systems", "hyperbolic", "--steps", "1,4", "--widths", "8"]
+    argv += ["--max-epochs", "20", "--n-train", "16", "--n-val", "4", "--n-test", "4"]
+    argv += ["--batch-size", "8", "--val-every", "10"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    row = next(line for line in out.splitlines() if line.startswith("hyperbolic "))
+    assert "5.1e-08" in row and "16/4/4" in row  # paper multiscale MSE; the sizes used
+    assert " yes |" in row or " NO |" in row
+
+
 def test_train_hits_unknown_system(tmp_path, capsys):
     argv = ["train", "hits", "nosuch", "--out", str(tmp_path / "h.pt"), "--backend", "serial"]
     assert main(argv) == 2

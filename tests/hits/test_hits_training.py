@@ -133,3 +133,28 @@ def test_distributed_training_under_mpiexec():
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "1 passed" in proc.stdout
+
+
+def test_chunk_trajectories_pieces_share_end_states():
+    from partime.hits.workflow import chunk_trajectories
+
+    data = tiny_data()  # (48, 21, 2)
+    pieces = chunk_trajectories(data, 6)  # 4 pieces of 6 states per trajectory
+    assert pieces.shape == (4 * 48, 6, 2)
+    assert torch.equal(pieces[0], data[0, :6]) and torch.equal(pieces[48], data[0, 5:11])
+    assert torch.equal(pieces[3 * 48 + 7, -1], data[7, 20])
+    with pytest.raises(ValueError, match="n_points"):
+        chunk_trajectories(data, 22)
+
+
+def test_pint_hierarchy_is_float64_and_scaled(tmp_path, monkeypatch):
+    from partime.hits.workflow import train_pint_hierarchy
+
+    monkeypatch.setenv("PARTIME_CACHE", str(tmp_path / "cache"))
+    train = FlowMapTrainConfig(max_epochs=3, batch_size=8, val_every=2)
+    config = HierarchyConfig((1, 2), (8,), train, normalize=True)
+    hierarchy = train_pint_hierarchy(config, n_train=2, n_val=1, system="hyperbolic")
+    assert hierarchy.steps == [1, 2] and hierarchy.selected is None
+    for model in hierarchy.models:
+        assert model.normalize and next(model.parameters()).dtype == torch.float64
+        assert float(model.in_scale.min()) > 0
