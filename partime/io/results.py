@@ -34,7 +34,8 @@ def summary_json(report: SolveReport) -> str:
 def write_results(path: str | os.PathLike, report: SolveReport) -> Path:
     """Write ``report`` (root rank) to ``path`` (.npz): ``times`` (N+1,), ``x0`` (batch, dim),
     ``states`` and, when compared, ``serial_states`` (N+1, batch, dim), ``residuals`` (K,),
-    and JSON strings ``config`` and ``summary``."""
+    ``dense_times``/``dense_states`` (the plotted fine solution, when plotted), and JSON
+    strings ``config`` and ``summary``."""
     if report.states is None:
         raise ValueError("only the root rank holds the solution; write results there")
     arrays = {
@@ -47,6 +48,8 @@ def write_results(path: str | os.PathLike, report: SolveReport) -> Path:
     }
     if report.serial_states is not None:
         arrays["serial_states"] = report.serial_states.numpy()
+    if report.dense is not None:
+        arrays["dense_times"], arrays["dense_states"] = (a.numpy() for a in report.dense)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("wb") as handle:  # a file handle keeps numpy from appending ".npz"

@@ -52,6 +52,8 @@ INITIAL_REGIONS: dict[str, tuple[tuple[float, ...], tuple[float, ...], float]] =
     "lorenz": ((-0.1, -0.1, -0.1), (0.1, 0.1, 0.1), 25.0),
 }
 _SPIN_UP_DT = 0.005
+# Saved fine states per slice in the plotted dense solution (fewer if a slice has fewer steps).
+_PLOT_SAVES_PER_SLICE = 16
 # KS draws perturb the deterministic Kassam–Trefethen start by this relative amplitude.
 _KS_NOISE = 1e-3
 
@@ -127,7 +129,8 @@ class SolveReport:
     """What a solve produced. Tensors and the serial comparison live on the root rank only.
 
     ``times`` (slices+1,), ``x0`` (batch, dim), ``states`` and ``serial_states``
-    (slices+1, batch, dim) at the slice times; wall times in seconds.
+    (slices+1, batch, dim) at the slice times; ``dense`` (times (M,), states (M, batch, dim)):
+    the fine solution between them, for plots; wall times in seconds.
     """
 
     config: SolveConfig
@@ -147,6 +150,7 @@ class SolveReport:
     serial_wall_s: float | None = None
     serial_mode: str | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    dense: tuple[Tensor, Tensor] | None = None
 
     @property
     def max_abs_err_vs_serial(self) -> float | None:
@@ -357,4 +361,32 @@ def solve(config: SolveConfig, comm=None) -> SolveReport:
             problem.fine, problem.x0, problem.times, config.serial_mode
         )
         report.serial_states, report.serial_wall_s, report.serial_mode = states, wall, mode
+    if config.plot and report.is_root:
+        report.dense = dense_fine(problem.fine, report.states, problem.times)
     return report
+
+
+def dense_fine(
+    fine: Propagator, states: Tensor, times: Tensor, per_slice: int = _PLOT_SAVES_PER_SLICE
+) -> tuple[Tensor, Tensor] | None:
+    """The fine solution from every slice start state, saved at most ``per_slice`` times per
+    slice, as (times (M,), states (M, batch, dim)); None when ``fine`` cannot save a
+    trajectory or the slices differ in step count. One batched fine pass, not timed."""
+    from partime.pint.executors.vectorized import fine_batched
+
+    check = getattr(fine, "check_interval", None)
+    if check is None or not hasattr(fine, "trajectory"):
+        return None
+    t = times.tolist()
+    counts = {check(a, b) for a, b in zip(t[:-1], t[1:], strict=True)}
+    if len(counts) != 1:
+        return None
+    (n,) = counts
+    save_every = next(s for s in range(1, n + 1) if n % s == 0 and n // s <= per_slice)
+    with torch.no_grad():
+        saved = fine_batched(fine, states[:-1], times[:-1], times[1:], save_every)
+    m = n // save_every  # saved is (slices, m+1, batch, dim); slice ends repeat next starts
+    dense = torch.cat([saved[:, :-1].flatten(0, 1), saved[-1, -1:]])
+    offsets = torch.arange(m, dtype=torch.float64) / m
+    dense_t = (times[:-1, None] + offsets * (times[1:] - times[:-1])[:, None]).flatten()
+    return torch.cat([dense_t, times[-1:]]), dense

@@ -15,34 +15,39 @@ from partime.pint.solve import SolveReport  # noqa: E402
 _MAX_LINES = 8  # trajectories drawn per panel; more would only clutter it
 
 
+def _curves(report: SolveReport):
+    """(times, states) to draw as lines: the dense fine solution if any, else slice states."""
+    return report.dense if report.dense is not None else (report.times, report.states)
+
+
 def _phase_panel(ax, report: SolveReport) -> None:
-    """x–z projection for 3-D systems, x–y for 2-D ones (parareal markers, serial lines)."""
-    states = report.states[:, :_MAX_LINES].numpy()
-    j = 2 if states.shape[-1] == 3 else 1
-    for b in range(states.shape[1]):
-        ax.plot(states[:, b, 0], states[:, b, j], ".-", lw=0.6, ms=2)
-    if report.serial_states is not None:
-        serial = report.serial_states[:, :_MAX_LINES].numpy()
-        ax.plot(serial[:, :, 0], serial[:, :, j], "k", lw=0.3, alpha=0.5)
-    ax.set(xlabel="x", ylabel="z" if j == 2 else "y", title="phase projection (slice states)")
+    """x–z projection for 3-D systems, x–y for 2-D ones: lines, parareal slice states as dots."""
+    _, lines = _curves(report)
+    j = 2 if lines.shape[-1] == 3 else 1
+    for b in range(min(lines.shape[1], _MAX_LINES)):
+        (line,) = ax.plot(lines[:, b, 0].numpy(), lines[:, b, j].numpy(), lw=0.7)
+        dots = report.states[:, b]
+        ax.plot(dots[:, 0].numpy(), dots[:, j].numpy(), ".", ms=3, color=line.get_color())
+    ax.set(xlabel="x", ylabel="z" if j == 2 else "y", title="phase projection (dots: slice states)")
 
 
 def _field_panel(ax, report: SolveReport) -> None:
-    """Space–time image of the first trajectory for fields (KS): rows are slice times."""
-    image = report.states[:, 0].numpy()
-    t = report.times.numpy()
+    """Space–time image of the first trajectory for fields (KS)."""
+    t, lines = _curves(report)
+    image, t = lines[:, 0].numpy(), t.numpy()
     ax.imshow(image, aspect="auto", origin="lower", extent=(0, image.shape[1], t[0], t[-1]))
     ax.set(xlabel="grid point", ylabel="t", title="first trajectory")
 
 
 def _components_panel(ax, report: SolveReport) -> None:
-    """The first trajectory's components at the slice times."""
-    t = report.times.numpy()
-    first = report.states[:, 0, :_MAX_LINES].numpy()
-    for i in range(first.shape[-1]):
-        ax.plot(t, first[:, i], ".-", lw=0.8, ms=3, label=f"x{i}")
+    """The first trajectory's components over time (dots: parareal slice states)."""
+    t, lines = _curves(report)
+    for i in range(min(lines.shape[-1], _MAX_LINES)):
+        (line,) = ax.plot(t.numpy(), lines[:, 0, i].numpy(), lw=0.8, label=f"x{i}")
+        dots = report.states[:, 0, i].numpy()
+        ax.plot(report.times.numpy(), dots, ".", ms=3, color=line.get_color())
     ax.set(xlabel="t", ylabel="state", title="components of trajectory 0")
-    ax.legend(fontsize="small", ncol=min(first.shape[-1], 4))
+    ax.legend(fontsize="small", ncol=4)
 
 
 def _residual_panel(ax, report: SolveReport) -> None:
@@ -62,9 +67,11 @@ def plot_solve(path: str | os.PathLike, report: SolveReport) -> Path:
     (_phase_panel if low_dim else _field_panel)(axes[0], report)
     _components_panel(axes[1], report)
     _residual_panel(axes[2], report)
+    err = report.max_abs_err_vs_serial
+    vs_serial = "" if err is None else f", max |error| vs serial fine {err:.1e}"
     fig.suptitle(
         f"partime solve {report.config.system}: {report.iterations} iterations, "
-        f"{report.wall_s:.3g} s on {report.ranks} rank(s) ({report.executor})"
+        f"{report.wall_s:.3g} s on {report.ranks} rank(s) ({report.executor}){vs_serial}"
     )
     fig.tight_layout()
     path = Path(path)
