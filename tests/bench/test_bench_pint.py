@@ -1,0 +1,35 @@
+"""``partime bench pint --quick``: every parareal row matches serial fine; the table's shape."""
+
+from __future__ import annotations
+
+import json
+
+import torch
+
+from partime.cli.main import main
+from partime.steppers import FlowMapMLP, NeuralStepper
+
+
+def test_bench_pint_quick_rows_and_errors(capsys, tmp_path):
+    torch.manual_seed(0)
+    model = tmp_path / "coarse.pt"  # an untrained flow map: a poor but finite coarse
+    NeuralStepper(FlowMapMLP(3, widths=(8,)).double(), 0.04, system="lorenz").save(model)
+    assert main(["bench", "pint", "--quick", "--json", "--neural", str(model)]) == 0
+    out = capsys.readouterr().out
+    rows = json.loads(out.strip().splitlines()[-1])["rows"]
+    keys = {"problem", "case", "backend", "iterations", "wall_s", "speedup", "bound", "p_eff"}
+    assert all(keys | {"fraction_of_bound", "max_abs_err_vs_serial"} <= row.keys() for row in rows)
+    cases = {(r["problem"], r["case"], r["backend"]) for r in rows}
+    assert ("lorenz", "parareal, RK4 0.02 coarse", "vectorized") in cases
+    assert ("lorenz", "parareal, neural coarse", "vectorized") in cases
+    assert ("lorenz", "hybrid, RK4 0.02", "vectorized") in cases
+    assert ("lorenz", "parareal, RK4 0.02 coarse", "mpi x2") in cases
+    assert {("ks", "parareal, ETDRK4 0.25 coarse", f"mpi x{p}") for p in (1, 2)} <= cases
+    assert sum(r["case"] == "serial fine" for r in rows) == 2
+    for row in rows:
+        if row["case"].startswith("hybrid"):
+            assert row["iterations"] == 0 and row["bound"] is None
+        elif row["case"].startswith("parareal"):
+            assert row["max_abs_err_vs_serial"] <= 1e-10, row
+            assert row["iterations"] >= 1 and row["bound"] > 0 and row["p_eff"] > 0
+    assert "PararealML: not installed" in out
