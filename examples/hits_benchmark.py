@@ -5,6 +5,8 @@ model and of the cross-validated multiscale coupling, and draws error-vs-step (l
 and accuracy-vs-time plots.
 
     python examples/hits_benchmark.py --system hyperbolic --budget cpu
+    python examples/hits_benchmark.py --system lorenz --n-train 128 --n-val 128 --n-test 32 \
+        --normalize
     mpiexec -n 4 python examples/hits_benchmark.py --system vdp --budget full --out vdp.pt
     python examples/hits_benchmark.py --system vdp --load vdp.pt
 """
@@ -53,10 +55,14 @@ def plot(hierarchy, test, result, path: str) -> None:
     ax_err.set(xlabel="time step", ylabel="MSE", title=f"{hierarchy.system}: error vs step")
     ax_err.legend(fontsize=6, ncol=2)
     ax_time.loglog(result.single_time, result.single_mse, "o", label="single-scale")
+    for step, t, mse in zip(result.steps, result.single_time, result.single_mse, strict=True):
+        ax_time.annotate(f"{step}", (t, mse), fontsize=7, xytext=(3, 3), textcoords="offset points")
     ax_time.loglog(
         [result.multiscale_time], [result.multiscale_mse], "k*", ms=14, label="multiscale"
     )
-    ax_time.set(xlabel="forecast time (s)", ylabel="MSE", title="accuracy vs time")
+    lower, upper = result.selected
+    title = f"accuracy vs time (multiscale: steps {result.steps[lower]}..{result.steps[upper]})"
+    ax_time.set(xlabel="forecast time (s)", ylabel="MSE", title=title)
     ax_time.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=120)
