@@ -21,10 +21,12 @@ split_args() {
 }
 
 # mpi_launcher: fill array LAUNCH with the command that starts one MPI rank per task:
-# srun with a PMI plug-in (pmi2 works with the MPICH wheel from PyPI), or Hydra's mpiexec
-# inside the allocation for sites whose srun has no PMI2.
+# Hydra's mpiexec inside the allocation (the default; it starts its proxies with srun), or
+# srun with a PMI plug-in. Both run the MPICH wheel from PyPI, but srun --mpi=pmi2 failed in
+# MPI_Init in about 1 of 20 starts on the Slurm 22.05 test machine (garbled PMI2 values:
+# "UCX ... invalid bandwidth" or "POSIX_comm_bootstrap: Out of memory"); mpiexec never did.
 mpi_launcher() {
-    case "${PARTIME_LAUNCH:-srun}" in
+    case "${PARTIME_LAUNCH:-mpiexec}" in
         srun) LAUNCH=(srun --mpi="${PARTIME_SRUN_MPI:-pmi2}" --kill-on-bad-exit=1) ;;
         mpiexec) LAUNCH=(mpiexec -n "${SLURM_NTASKS:-1}") ;;
         *) die "PARTIME_LAUNCH must be 'srun' or 'mpiexec', got '$PARTIME_LAUNCH'" ;;

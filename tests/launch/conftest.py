@@ -177,10 +177,19 @@ class SlurmCluster:
             **kwargs,
         )
 
-    def job(self, job_id: int, output: Path) -> Job:
-        """State and exit code of a finished job (from scontrol) and its output file."""
-        info = self.run("scontrol", "show", "job", "--oneliner", str(job_id)).stdout
-        state = re.search(r"JobState=(\S+)", info).group(1)
+    def job(self, job_id: int, output: Path, timeout: float = 120) -> Job:
+        """Wait for a job to end (polling scontrol: sbatch --wait polls every ~10-30 s) and
+        return its state, exit code and output file."""
+        deadline = time.monotonic() + timeout
+        while True:
+            info = self.run("scontrol", "show", "job", "--oneliner", str(job_id)).stdout
+            state = re.search(r"JobState=(\S+)", info).group(1)
+            if state not in ("PENDING", "CONFIGURING", "RUNNING", "COMPLETING"):
+                break
+            if time.monotonic() > deadline:
+                self.run("scancel", str(job_id), check=False)
+                raise TimeoutError(f"job {job_id} still {state} after {timeout} s")
+            time.sleep(0.3)
         exit_code = int(re.search(r"ExitCode=(\d+):", info).group(1))
         return Job(job_id, state, exit_code, output.read_text() if output.exists() else "")
 
