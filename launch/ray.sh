@@ -32,6 +32,7 @@ Example (one machine):
 USAGE
 }
 
+caller_cluster_flag="${RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER:-}"
 state_dir="${PARTIME_RAY_DIR:-/tmp/partime-ray-$(id -un)}"
 timeout=60
 # Ray >= 2.5x turns token auth on once any local ray.init() has left ~/.ray/auth_token, and a
@@ -53,6 +54,7 @@ start_ray() {
         && die "a Ray $name started from $state_dir is already running (pid $(cat "$pid_file")); run 'launch/ray.sh stop --state-dir $state_dir' first"
     command -v ray >/dev/null || die "'ray' not found; pip install 'partime[ray]'"
     export_threads 1
+    : >"$log"
     setsid ray start --block --disable-usage-stats --temp-dir "$state_dir" "$@" >"$log" 2>&1 &
     local pid=$!
     echo "$pid" >"$pid_file"
@@ -121,7 +123,7 @@ case "$sub" in
         start_ray head --head --node-ip-address "$ip" --port "$port" --include-dashboard false \
             --dashboard-port "$(free_port)" --ray-client-server-port "$(free_port)" "${ray_args[@]}"
         echo "$ip:$port" | tee "$state_dir/address"
-        [[ "$ip" != 127.* ]] || echo "ray.sh: loopback head: run the driver with" \
+        [[ "$ip" != 127.* || "$caller_cluster_flag" == 0 ]] || echo "ray.sh: loopback head: run the driver with" \
             "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 (else Ray dials the node's public address)" >&2
         ;;
     worker)
