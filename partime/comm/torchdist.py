@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import datetime
 import os
 import pickle
@@ -19,6 +20,11 @@ _REDUCE_OP = {"sum": dist.ReduceOp.SUM, "max": dist.ReduceOp.MAX, "min": dist.Re
 
 def _moved(obj: Any, device: torch.device) -> Any:
     return obj.to(device) if isinstance(obj, torch.Tensor) else obj
+
+
+def _destroy_default_group() -> None:
+    if dist.is_initialized():
+        dist.destroy_process_group()
 
 
 class TorchComm(Comm):
@@ -63,6 +69,9 @@ class TorchComm(Comm):
                 backend="nccl" if use_cuda else "gloo",
                 timeout=datetime.timedelta(seconds=timeout_s),
             )
+            # Tearing the group down before interpreter exit avoids gloo's occasional
+            # "terminate called without an active exception" abort at shutdown.
+            atexit.register(_destroy_default_group)
         return cls(None, device)
 
     @property
