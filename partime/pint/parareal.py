@@ -51,6 +51,7 @@ def parareal(
     local = executor.local_slices(n_slices)
     fingerprint = problem_fingerprint(coarse, fine, x0, times, tol, executor.size)
     run = _Slices(coarse, fine, times, local, executor)
+    executor.prepare(fine)
     start = time.perf_counter()
     if resume is None:
         state = run.coarse_sweep(x0, fingerprint)

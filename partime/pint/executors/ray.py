@@ -8,6 +8,7 @@ same as without the fault.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 
 import torch
@@ -16,6 +17,7 @@ from torch import Tensor
 from partime._optional import require
 from partime.pint.executors.vectorized import VectorizedExecutor, fine_batched
 
+_LOOPBACK = ("127.0.0.1", "localhost")
 _MAX_RETRIES = 3  # replacements per chunk and pass before the error is passed on
 
 
@@ -25,6 +27,9 @@ class _FineWorker:
     def __init__(self, prop: Callable, num_threads: int) -> None:
         torch.set_num_threads(num_threads)
         self.prop = prop
+
+    def ready(self) -> bool:
+        return True
 
     def run(self, x: Tensor, t0: Tensor, t1: Tensor, save_every: int | None) -> Tensor:
         return fine_batched(self.prop, x, t0, t1, save_every)
@@ -46,6 +51,10 @@ class RayExecutor(VectorizedExecutor):
         self._started_ray = False
 
     def _ray(self):
+        if self.address and self.address.split(":")[0] in _LOOPBACK:
+            # Without it Ray dials the machine's public address for a loopback head and
+            # retries for minutes; it must be set before ray is imported.
+            os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
         ray = require("ray", "ray")
         if not ray.is_initialized():
             ray.init(
@@ -72,6 +81,11 @@ class RayExecutor(VectorizedExecutor):
             )
             self.actors = [self._new_actor(ray) for _ in range(n)]
         return self.actors
+
+    def prepare(self, fine: Callable) -> None:
+        """Start Ray and the actor pool and wait until every actor is up."""
+        ray = self._ray()
+        ray.get([actor.ready.remote() for actor in self._pool(fine)])
 
     def fine(
         self, prop: Callable, x: Tensor, t0: Tensor, t1: Tensor, save_every: int | None = None

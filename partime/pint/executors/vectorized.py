@@ -15,6 +15,7 @@ Executor API (what ``parareal`` calls; every method is collective over the execu
   neighbours, nothing is gathered.
 - ``max(value) -> float``: maximum over ranks. ``gather(x) -> Tensor | None``: concatenation
   over ranks along dim 0 on the root, None elsewhere (used once, at the end).
+- ``prepare(fine)``: start what the fine solves need (actors, …) before the solve is timed.
 - ``close()``: release workers.
 """
 
@@ -82,6 +83,9 @@ class VectorizedExecutor:
 
     def gather(self, x: Tensor) -> Tensor | None:
         return x
+
+    def prepare(self, fine: Callable) -> None:
+        """Nothing to start: fine solves run in this process."""
 
     def close(self) -> None:
         """Nothing to release in one process."""
