@@ -1,15 +1,15 @@
-"""Compiled fast path: ``torch.compile`` a block of RK steps over a tuple of state components.
+"""Compiled fast path: inductor fuses a block of RK steps over state components into one loop.
 
 Per-step overhead dominates small systems (an eager op costs ~1.5 us), so for a
-``ComponentSystem`` we compile a function that advances the components by ``block`` steps
-in one call; inductor fuses the whole unrolled block into one loop over the batch, which
-reads and writes the state once per block. The state lives in one preallocated
-(dim, *batch) buffer updated in place, so large batches do not churn the allocator.
+``ComponentSystem`` we trace ``block`` unrolled steps on a tuple of 1-D component tensors
+(no ``torch.stack`` in the right-hand side) with ``make_fx`` and hand the graph to inductor,
+which emits ONE C++ loop over the batch: per element, load the components, take all steps in
+registers, store them into preallocated output buffers. Calling inductor's compiled module
+directly costs ~5 us, against ~30 us through ``torch.compile``'s guards and wrappers.
 """
 
 from __future__ import annotations
 
-import types
 import warnings
 from collections import OrderedDict
 from collections.abc import Callable
@@ -21,18 +21,27 @@ from partime.dynamics.base import ComponentSystem
 from partime.integrators.explicit import Time, step_state
 from partime.integrators.tableaus import ButcherTableau
 
-# fast=None compiles once a (system, scheme, dt, dtype, device) has been asked for this many
-# steps in total: compiling costs seconds while an eager Lorenz RK4 step costs ~100 us at small
-# batch, so the compiled path pays back after a few times 1e4 steps (``partime bench
-# integrators`` prints the compile time).
-FAST_MIN_STEPS = 50_000
-# Steps unrolled per compiled call: longer blocks amortize the call overhead (~10 us) further
-# but inductor's compile time grows steeply with the unrolled graph (block 10: ~20 s on 2
-# cores, block 20: minutes).
-MAX_BLOCK = 10
+# fast=None compiles once a (system, dtype, device) has been asked for this many steps in
+# total: a block compiles in ~10-30 s on 2 busy cores (cached on disk by inductor afterwards)
+# while an eager Lorenz RK4 step costs ~100 us, so the compiled path pays back after ~2e5 steps.
+FAST_MIN_STEPS = 200_000
+# Steps unrolled per compiled call. Measured (Lorenz RK4, batch 1024, 2 busy cores): block 10
+# leaves ~25 % of the time in the ~5 us call overhead; block 20 runs at ~1.6 us/step; block 40
+# compiles 2x longer and its huge straight-line loop body runs ~2x slower per step.
+MAX_BLOCK = 20
 _CACHE_SIZE = 64
+_INDUCTOR_OPTIONS = {
+    # The default caps a fused kernel at 64 scheduler nodes, which split a 20-step block into
+    # 4 loops that store and reload the state in between; we want one loop.
+    "max_fusion_size": 1_000_000,
+    # Give every value with more than a few ops its own node instead of re-inlining its
+    # expression into each consumer: once fused these are registers, not buffers, and code
+    # generation no longer repeats shared subexpressions (block 20 compiles in 12 s, not 35 s).
+    "realize_cpu_opcount_threshold": 8,
+}
 
-_compiled: OrderedDict[tuple, tuple | None] = OrderedDict()
+# key -> (system, compiled block, or None where compiling failed)
+_compiled: OrderedDict[tuple, tuple] = OrderedDict()
 _requested_steps: dict[tuple, int] = {}
 
 
@@ -42,12 +51,6 @@ def _needs_grad(f: object, x0: Tensor, t0: Time) -> bool:
     params = f.parameters() if isinstance(f, torch.nn.Module) else ()
     tensors = [x0, t0, *params] if isinstance(t0, Tensor) else [x0, *params]
     return any(t.requires_grad for t in tensors)
-
-
-def _block_key(
-    system: ComponentSystem, tableau: ButcherTableau, dt: float, block: int, x0: Tensor
-) -> tuple:
-    return (id(system), tableau, dt, block, x0.dtype, x0.device)
 
 
 def use_fast(f: object, x0: Tensor, t0: Time, n_steps: int, fast: bool | None) -> bool:
@@ -77,51 +80,74 @@ def block_size(segment: int, max_block: int = MAX_BLOCK) -> int:
     return divisor if divisor * 4 >= max_block else max_block
 
 
-def _advance(
+def _steps(
     system: ComponentSystem,
     tableau: ButcherTableau,
     dt: float,
     n: int,
     step: Tensor,
     t0: Tensor,
-    state: Tensor,
-    out: Tensor,
-) -> None:
-    """Write into ``out`` the (dim, *batch) ``state`` advanced ``n`` steps from step ``step``."""
-    xs = state.unbind(0)
+    xs: tuple[Tensor, ...],
+) -> tuple[Tensor, ...]:
+    """The components ``xs`` advanced ``n`` steps from step number ``step`` (a 0-d tensor)."""
+
+    def rhs(t: Tensor, x: tuple[Tensor, ...]) -> tuple[Tensor, ...]:
+        return system.components(t, *x)
+
     for i in range(n):
-        xs = step_state(
-            lambda t, x: system.components(t, *x), t0 + (step + i) * dt, xs, dt, tableau
-        )
-    for c, x in enumerate(xs):
-        out[c].copy_(x)
+        xs = step_state(rhs, t0 + (step + i) * dt, xs, dt, tableau)
+    return xs
 
 
-def _make_block(system: ComponentSystem, tableau: ButcherTableau, dt: float, block: int):
-    def advance(step: Tensor, t0: Tensor, state: Tensor, out: Tensor) -> None:
-        _advance(system, tableau, dt, block, step, t0, state, out)
+def _compile_block(
+    system: ComponentSystem, tableau: ButcherTableau, dt: float, block: int, example: list
+) -> Callable[[list], object]:
+    """Inductor's ``call([step, t0, *xs, *outs])`` writing ``block`` steps of ``xs`` to ``outs``."""
+    from torch._inductor import config
+    from torch._inductor.compile_fx import compile_fx_inner
+    from torch._inductor.decomposition import select_decomp_table
+    from torch.fx.experimental.proxy_tensor import make_fx
 
-    # A fresh code object per block: dynamo's recompile limit counts per code object, and every
-    # (system, scheme, dt, block) would otherwise share this one.
-    fresh = types.FunctionType(
-        advance.__code__.replace(), advance.__globals__, "advance", None, advance.__closure__
-    )
-    return torch.compile(fresh, fullgraph=True)
+    dim = system.dim
+
+    def advance(step: Tensor, t0: Tensor, *buffers: Tensor) -> tuple:
+        new = _steps(system, tableau, dt, block, step, t0, buffers[:dim])
+        for out, x in zip(buffers[dim:], new, strict=True):
+            out.copy_(x)
+        return ()
+
+    # Fake tracing fails (and we fall back) on value-dependent Python control flow instead of
+    # baking in one branch; functionalizing turns the output copies into fused stores.
+    functional = torch.func.functionalize(advance, remove="mutations_and_views")
+    graph = make_fx(functional, select_decomp_table(), tracing_mode="fake")(*example)
+    with config.patch(_INDUCTOR_OPTIONS):
+        return compile_fx_inner(graph, example).current_callable
 
 
 def compiled_block(
-    system: ComponentSystem, tableau: ButcherTableau, dt: float, block: int, x0: Tensor
-) -> Callable | None:
-    """The cached compiled ``advance(step, t0, state, out)``; None if compiling it failed."""
-    key = _block_key(system, tableau, dt, block, x0)
+    key: tuple,
+    system: ComponentSystem,
+    tableau: ButcherTableau,
+    dt: float,
+    block: int,
+    example: list,
+) -> Callable[[list], object]:
+    """The compiled block cached under ``key`` (see ``_compile_block``); raises on failure."""
     if key not in _compiled:
         # The entry holds the system so that its id stays unique while it is cached.
-        _compiled[key] = (system, _make_block(system, tableau, dt, block))
+        _compiled[key] = (system, _compile_block(system, tableau, dt, block, example))
         if len(_compiled) > _CACHE_SIZE:
             _compiled.popitem(last=False)
     _compiled.move_to_end(key)
-    entry = _compiled[key]
-    return None if entry is None else entry[1]
+    return _compiled[key][1]
+
+
+def _block_key(
+    system: ComponentSystem, tableau: ButcherTableau, dt: float, block: int, inputs: list
+) -> tuple:
+    # Shapes are static in the compiled kernel; the thread count decides its OpenMP loop.
+    layout = tuple((t.shape, t.dtype, t.device) for t in inputs)
+    return (id(system), tableau, dt, block, layout, torch.get_num_threads())
 
 
 def integrate_fast(
@@ -138,47 +164,58 @@ def integrate_fast(
     segment = save_every if save_every is not None else max(n_steps, 1)
     n_segments = n_steps // segment
     block = block_size(segment, max_block)
-    advance = compiled_block(f, tableau, dt, block, x0)
-    if advance is None:
-        return None
-    t0_tensor = torch.as_tensor(t0, dtype=torch.float64, device=x0.device)
-    # A fresh row-major buffer: never a view of x0 (it gets overwritten), and with the same
-    # strides on every call even where x0 has size-1 dimensions.
-    state = x0.new_empty((x0.shape[-1], *x0.shape[:-1])).copy_(x0.movedim(-1, 0))
-    # Double buffering: the compiled block reads one buffer and writes the other, which avoids
-    # both a fresh allocation per call and reading a buffer that is being overwritten.
-    spare = torch.empty_like(state)
+    flat = x0.reshape(-1, x0.shape[-1])
+    # Components as rows of a fresh buffer: ``flat[:, c].contiguous()`` would return a view of
+    # x0 at batch 1 (a size-1 tensor counts as contiguous) and the blocks would overwrite x0.
+    # The spare set is what the compiled block writes into: no allocation per call.
+    state = list(flat.new_empty(flat.shape[::-1]).copy_(flat.t()).unbind(0))
+    spare = list(torch.empty_like(flat.t(), memory_format=torch.contiguous_format).unbind(0))
+    if isinstance(t0, Tensor):
+        t0_arg = t0.reshape(-1).contiguous() if t0.ndim else t0
+    else:
+        t0_arg = torch.tensor(t0, dtype=torch.float64, device=x0.device)
+    key = _block_key(f, tableau, dt, block, [t0_arg, state[0]])
+    if key in _compiled and _compiled[key][1] is None:
+        return None  # compiling failed before, and warned then
     out = None
     if save_every is not None:
         out = x0.new_empty((n_segments + 1, *x0.shape))
         out[0] = x0
     done = 0
 
+    def step_number() -> Tensor:
+        return torch.tensor(float(done), dtype=torch.float64, device=x0.device)
+
     def run(n: int) -> None:
         nonlocal done, state, spare
         full, rest = divmod(n, block)
+        if full:
+            example = [step_number(), t0_arg, *state, *spare]
+            advance = compiled_block(key, f, tableau, dt, block, example)
         for _ in range(full):
-            advance(torch.tensor(float(done), dtype=torch.float64), t0_tensor, state, spare)
+            advance([step_number(), t0_arg, *state, *spare])
             state, spare = spare, state
             done += block
         if rest:
-            step = torch.tensor(float(done), dtype=torch.float64)
-            _advance(f, tableau, dt, rest, step, t0_tensor, state, state)
+            state = list(_steps(f, tableau, dt, rest, step_number(), t0_arg, tuple(state)))
             done += rest
+
+    def assemble() -> Tensor:
+        return torch.stack(state, dim=-1).reshape(x0.shape)
 
     with torch.no_grad():
         try:
             if save_every is None:
                 run(n_steps)
-                return state.movedim(0, -1).contiguous()
+                return assemble()
             for j in range(1, n_segments + 1):
                 run(segment)
-                out[j] = state.movedim(0, -1)
+                out[j] = assemble()
             return out
         except Exception as err:  # noqa: BLE001 - any compiler failure must fall back
-            _compiled[_block_key(f, tableau, dt, block, x0)] = None
+            _compiled[key] = (f, None)
             warnings.warn(
-                f"torch.compile failed for {f!r} ({type(err).__name__}: {err}); "
+                f"compiling the fast path failed for {f!r} ({type(err).__name__}: {err}); "
                 "falling back to the eager integrator",
                 RuntimeWarning,
                 stacklevel=3,

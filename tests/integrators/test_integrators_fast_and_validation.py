@@ -1,12 +1,15 @@
 """Compiled fast path agrees with the eager path; bad input fails with a clear error."""
 
 import math
+import warnings
 
 import pytest
 import torch
 
+from partime.dynamics import Lorenz
 from partime.dynamics.base import ComponentSystem
 from partime.integrators import ETDRK4, get_tableau, integrate
+from partime.integrators.fast import block_size
 
 
 class Forced(ComponentSystem):
@@ -24,17 +27,75 @@ def test_fast_path_matches_eager_with_per_row_times_and_saving():
     f = Forced()
     x0 = torch.randn(3, 2, dtype=torch.float64)
     t0 = torch.tensor([0.0, 0.5, -1.0], dtype=torch.float64)
-    # 57 steps saved every 19: compiled blocks of 10 plus eager remainders, and a tail.
-    eager = integrate(f, x0, t0, 0.01, 57, save_every=19, fast=False)
-    fast = integrate(f, x0, t0, 0.01, 57, save_every=19, fast=True)
+    # 23 steps saved every 7: compiled blocks of 7, and an unsaved tail of 2 steps.
+    eager = integrate(f, x0, t0, 0.01, 23, save_every=7, fast=False)
+    fast = integrate(f, x0, t0, 0.01, 23, save_every=7, fast=True)
     assert fast.shape == eager.shape == (4, 3, 2)
     torch.testing.assert_close(fast, eager, rtol=0, atol=1e-12)
-    # A second call reuses the cached compiled block; a scalar t0 and no saving.
-    final = integrate(f, x0, 0.25, 0.01, 35, fast=True)
+    # A scalar t0 and no saving: two compiled blocks of 7 (cached) and 3 eager steps.
+    final = integrate(f, x0, 0.25, 0.01, 17, fast=True, save_every=None)
     torch.testing.assert_close(
-        final, integrate(f, x0, 0.25, 0.01, 35, fast=False), rtol=0, atol=1e-12
+        final, integrate(f, x0, 0.25, 0.01, 17, fast=False), rtol=0, atol=1e-12
     )
     assert x0.equal(eager[0])  # x0 untouched by the in-place buffers
+
+
+@pytest.mark.parametrize("batch", [1, 7, 1024])
+def test_fast_lorenz_matches_eager_at_every_batch(batch):
+    gen = torch.Generator().manual_seed(batch)
+    x0 = torch.randn(batch, 3, dtype=torch.float64, generator=gen) * 5 + 10
+    x0_copy = x0.clone()
+    f = Lorenz()
+    # Saved every 4 steps: compiled blocks of 4 (the number of steps each call fuses).
+    fast = integrate(f, x0, 0.0, 1e-3, 14, save_every=4, fast=True)
+    eager = integrate(f, x0, 0.0, 1e-3, 14, save_every=4, fast=False)
+    assert fast.shape == (4, batch, 3)
+    torch.testing.assert_close(fast, eager, rtol=0, atol=1e-12)
+    # Unsaved: the cached block of 4 three times, then 2 eager steps.
+    torch.testing.assert_close(
+        integrate(f, x0, 0.0, 1e-3, 14, fast=True),
+        integrate(f, x0, 0.0, 1e-3, 14, fast=False),
+        rtol=0,
+        atol=1e-12,
+    )
+    assert x0.equal(x0_copy)  # at batch 1 a component "copy" can be a view of x0
+
+
+def test_fast_state_without_batch_dimensions():
+    x0 = torch.tensor([1.0, 2.0, 20.0], dtype=torch.float64)
+    fast = integrate(Lorenz(), x0, 0.0, 1e-3, 8, save_every=4, fast=True)
+    assert fast.shape == (3, 3)
+    torch.testing.assert_close(
+        fast, integrate(Lorenz(), x0, 0.0, 1e-3, 8, save_every=4, fast=False), rtol=0, atol=1e-12
+    )
+
+
+class ValueDependent(ComponentSystem):
+    """Branches on state values in Python, which cannot be compiled into one kernel."""
+
+    name = "value-dependent"
+    dim = 1
+
+    def components(self, t, x):
+        return (-x if float(x.sum()) > 0 else x,)
+
+
+def test_uncompilable_system_warns_once_and_falls_back_to_eager():
+    f = ValueDependent()
+    x0 = torch.ones(2, 1, dtype=torch.float64)
+    with pytest.warns(RuntimeWarning, match="falling back to the eager integrator"):
+        result = integrate(f, x0, 0.0, 0.1, 5, fast=True)
+    torch.testing.assert_close(result, integrate(f, x0, 0.0, 0.1, 5, fast=False))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the failure is cached: no second attempt or warning
+        torch.testing.assert_close(integrate(f, x0, 0.0, 0.1, 5, fast=True), result)
+
+
+@pytest.mark.parametrize(
+    ("segment", "block"), [(1, 1), (20, 20), (40, 20), (45, 15), (57, 19), (59, 20), (300, 20)]
+)
+def test_block_size_prefers_divisors_of_the_saving_interval(segment, block):
+    assert block_size(segment) == block
 
 
 def test_fast_true_refuses_autograd():
