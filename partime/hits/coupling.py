@@ -25,6 +25,18 @@ def check_forecast_inputs(hierarchy: Hierarchy, x0: Tensor, n_steps: int) -> Non
         raise ValueError(f"n_steps must be a positive integer (steps of dt), got {n_steps!r}")
 
 
+# Rows per model call in the vectorized forecast: one call on millions of rows is memory-bound
+# on a CPU (measured 3x slower than 16k-row chunks for a 128-wide MLP); a GPU is not hurt.
+CHUNK_ROWS = 16_384
+
+
+def apply_chunked(model: torch.nn.Module, y: Tensor, rows: int = CHUNK_ROWS) -> Tensor:
+    """``model(y)`` for y (n, dim), evaluated ``rows`` rows at a time."""
+    if y.shape[0] <= rows:
+        return model(y)
+    return torch.cat([model(part) for part in y.split(rows)])
+
+
 def interpolate_grid(points: Tensor, states: Tensor, n_steps: int) -> Tensor:
     """Linear interpolation of states (P, batch, dim) known at sorted integer ``points`` (P,)
     onto every step 0..n_steps -> (n_steps + 1, batch, dim)."""
@@ -59,7 +71,7 @@ def multiscale_forecast(hierarchy: Hierarchy, x0: Tensor, n_steps: int) -> Tenso
         base_points = torch.cat(points)
         y = torch.cat(states).reshape(-1, dim)
         for j in range(1, n_fwd + 1):
-            y = model(y)
+            y = apply_chunked(model, y)
             states.append(y.reshape(-1, batch, dim))
             points.append(base_points + j * step)
         span = step - 1

@@ -178,3 +178,12 @@ def test_hybrid_matches_rk_from_each_nn_point():
     assert torch.allclose(got[3], (got[2] + got[4]) / 2)  # interpolated between RK points
     with pytest.raises(ValueError, match="does not divide"):
         hybrid_forecast(h, Rotation(), x0, n_steps, rk_every=3)
+
+
+def test_chunked_model_calls_match_one_call():
+    from partime.hits.coupling import apply_chunked
+
+    torch.manual_seed(0)
+    model = FlowMapMLP(3, (8, 8)).double()
+    y = torch.randn(50, 3, dtype=torch.float64)
+    assert torch.allclose(apply_chunked(model, y, rows=7), model(y), rtol=0, atol=1e-14)
