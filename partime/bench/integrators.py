@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 from collections.abc import Callable
 
@@ -154,7 +155,9 @@ def run(args: argparse.Namespace) -> int:
         f"Lorenz, classic RK4, float64, dt={DT}, {args.threads} torch thread(s). "
         f"One state update = one trajectory advanced one step; rates compare runs of "
         f"different lengths. Peak = {args.peak:.3g} updates/s (--peak). Fast path: compiled "
-        f"blocks of {MAX_BLOCK} steps; compile s = first call, excluded from its rate."
+        f"blocks of {MAX_BLOCK} steps; compile s = first call, excluded from its rate. "
+        f"Load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores at the end: rates "
+        "from a busy machine understate the fast path."
     )
     _print_table(rows, args.peak)
     return 0

@@ -55,7 +55,7 @@ def _needs_grad(f: object, x0: Tensor, t0: Time) -> bool:
 
 def use_fast(f: object, x0: Tensor, t0: Time, n_steps: int, fast: bool | None) -> bool:
     """Whether ``integrate`` should take the compiled path (``fast`` as passed to it)."""
-    if fast is False or not isinstance(f, ComponentSystem) or x0.is_complex():
+    if fast is False or not isinstance(f, ComponentSystem) or x0.is_complex() or not x0.numel():
         return False
     if _needs_grad(f, x0, t0):
         if fast:
@@ -78,6 +78,17 @@ def block_size(segment: int, max_block: int = MAX_BLOCK) -> int:
     divisor = max(d for d in range(1, max_block + 1) if segment % d == 0)
     # A tiny divisor would make every call pay the overhead; leave a remainder instead.
     return divisor if divisor * 4 >= max_block else max_block
+
+
+def padded_rows(rows: int) -> int:
+    """Batch rows the compiled kernel runs for ``rows`` trajectories (kernels have static shapes).
+
+    Rounded up to a multiple of 16 (one vectorized loop iteration) and to a quarter of the
+    power of two below ``rows``: at most 25 % extra work, and a few compiled shapes serve
+    batches that vary or shrink (as parareal's unconverged slices do) instead of one each.
+    """
+    granule = max(16, 1 << max(rows.bit_length() - 3, 0))
+    return -(-rows // granule) * granule
 
 
 def _steps(
@@ -165,15 +176,20 @@ def integrate_fast(
     n_segments = n_steps // segment
     block = block_size(segment, max_block)
     flat = x0.reshape(-1, x0.shape[-1])
-    # Components as rows of a fresh buffer: ``flat[:, c].contiguous()`` would return a view of
-    # x0 at batch 1 (a size-1 tensor counts as contiguous) and the blocks would overwrite x0.
-    # The spare set is what the compiled block writes into: no allocation per call.
-    state = list(flat.new_empty(flat.shape[::-1]).copy_(flat.t()).unbind(0))
-    spare = list(torch.empty_like(flat.t(), memory_format=torch.contiguous_format).unbind(0))
-    if isinstance(t0, Tensor):
-        t0_arg = t0.reshape(-1).contiguous() if t0.ndim else t0
+    rows, padded = flat.shape[0], padded_rows(flat.shape[0])
+    # Components as rows of a fresh (dim, padded) buffer, never views of x0; padding repeats
+    # the last trajectory so that the extra rows stay finite. The spare set is what the
+    # compiled block writes into: no allocation per call.
+    components = flat.new_empty((flat.shape[1], padded))
+    components[:, :rows] = flat.t()
+    components[:, rows:] = flat[-1:].t()
+    state = list(components.unbind(0))
+    spare = list(torch.empty_like(components).unbind(0))
+    if isinstance(t0, Tensor) and t0.ndim:
+        t0_rows = t0.reshape(-1)
+        t0_arg = torch.cat([t0_rows, t0_rows[-1:].expand(padded - rows)])
     else:
-        t0_arg = torch.tensor(t0, dtype=torch.float64, device=x0.device)
+        t0_arg = torch.as_tensor(t0, dtype=torch.float64, device=x0.device)
     key = _block_key(f, tableau, dt, block, [t0_arg, state[0]])
     if key in _compiled and _compiled[key][1] is None:
         return None  # compiling failed before, and warned then
@@ -201,7 +217,7 @@ def integrate_fast(
             done += rest
 
     def assemble() -> Tensor:
-        return torch.stack(state, dim=-1).reshape(x0.shape)
+        return torch.stack([x[:rows] for x in state], dim=-1).reshape(x0.shape)
 
     with torch.no_grad():
         try:

@@ -9,7 +9,7 @@ import torch
 from partime.dynamics import Lorenz
 from partime.dynamics.base import ComponentSystem
 from partime.integrators import ETDRK4, get_tableau, integrate
-from partime.integrators.fast import block_size
+from partime.integrators.fast import block_size, padded_rows
 
 
 class Forced(ComponentSystem):
@@ -40,12 +40,16 @@ def test_fast_path_matches_eager_with_per_row_times_and_saving():
     assert x0.equal(eager[0])  # x0 untouched by the in-place buffers
 
 
+# One instance: compiled blocks are cached per system object (batches 1 and 7 share a kernel).
+LORENZ = Lorenz()
+
+
 @pytest.mark.parametrize("batch", [1, 7, 1024])
 def test_fast_lorenz_matches_eager_at_every_batch(batch):
     gen = torch.Generator().manual_seed(batch)
     x0 = torch.randn(batch, 3, dtype=torch.float64, generator=gen) * 5 + 10
     x0_copy = x0.clone()
-    f = Lorenz()
+    f = LORENZ
     # Saved every 4 steps: compiled blocks of 4 (the number of steps each call fuses).
     fast = integrate(f, x0, 0.0, 1e-3, 14, save_every=4, fast=True)
     eager = integrate(f, x0, 0.0, 1e-3, 14, save_every=4, fast=False)
@@ -63,10 +67,10 @@ def test_fast_lorenz_matches_eager_at_every_batch(batch):
 
 def test_fast_state_without_batch_dimensions():
     x0 = torch.tensor([1.0, 2.0, 20.0], dtype=torch.float64)
-    fast = integrate(Lorenz(), x0, 0.0, 1e-3, 8, save_every=4, fast=True)
+    fast = integrate(LORENZ, x0, 0.0, 1e-3, 8, save_every=4, fast=True)
     assert fast.shape == (3, 3)
     torch.testing.assert_close(
-        fast, integrate(Lorenz(), x0, 0.0, 1e-3, 8, save_every=4, fast=False), rtol=0, atol=1e-12
+        fast, integrate(LORENZ, x0, 0.0, 1e-3, 8, save_every=4, fast=False), rtol=0, atol=1e-12
     )
 
 
@@ -96,6 +100,22 @@ def test_uncompilable_system_warns_once_and_falls_back_to_eager():
 )
 def test_block_size_prefers_divisors_of_the_saving_interval(segment, block):
     assert block_size(segment) == block
+
+
+def test_padded_rows_bounds_waste_and_shapes():
+    assert [padded_rows(n) for n in (1, 7, 16, 17, 100, 1000, 1024, 1025)] == [
+        16,
+        16,
+        16,
+        32,
+        112,
+        1024,
+        1024,
+        1280,
+    ]
+    for n in range(1, 5000, 7):
+        assert n <= padded_rows(n) <= max(n + 15, 1.25 * n)
+    assert len({padded_rows(n) for n in range(1025, 2049)}) == 4  # four shapes per octave
 
 
 def test_fast_true_refuses_autograd():
