@@ -43,6 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--neural", default=None, help="Lorenz neural coarse (NeuralStepper file)")
     parser.add_argument("--ranks", type=int, default=2, help="MPI ranks of the distributed rows")
     parser.add_argument("--no-ks", action="store_true", help="skip the Kuramoto–Sivashinsky case")
+    parser.add_argument("--ray", action="store_true", help="also run on Ray actors (--ranks)")
     parser.add_argument("--json", action="store_true", help="also print one JSON line of rows")
 
 
@@ -171,6 +172,7 @@ def _case(title: str, base: dict, coarses: dict[str, str], args, mode: str) -> l
             rows.append(row)
             _print_row(rows[-1])
     ranks_list = (1, args.ranks) if base["system"] == "ks" else (args.ranks,)
+    name = f"parareal, {next(iter(coarses))} coarse"
     for ranks in ranks_list:
         try:
             summary = _mpi_row(config, ranks)
@@ -178,11 +180,19 @@ def _case(title: str, base: dict, coarses: dict[str, str], args, mode: str) -> l
             print(f"{'parareal (mpi)':<32}mpi x{ranks}: failed: {err}")
             continue
         p_pass = _fine_pass(problem, config, -(-config.slices // ranks))
-        name, k = f"parareal, {next(iter(coarses))} coarse", summary["iterations"]
-        wall, states = summary["wall_s"], summary["states"]
-        row = _row(system, name, f"mpi x{ranks}", costs, k, wall, states, p_pass)
-        rows.append(row)
+        k, wall, states = summary["iterations"], summary["wall_s"], summary["states"]
+        rows.append(_row(system, name, f"mpi x{ranks}", costs, k, wall, states, p_pass))
         _print_row(rows[-1])
+    if args.ray:
+        # Ray's actors start before the solve is timed (executor.prepare), as MPI's ranks do.
+        report = solve(dataclasses.replace(config, backend="ray", workers=args.ranks))
+        p_pass = _fine_pass(problem, config, -(-config.slices // args.ranks))
+        rows.append(_row(system, name, f"ray x{args.ranks}", costs, report.iterations,
+                         report.wall_s, report.states, p_pass))  # fmt: skip
+        _print_row(rows[-1])
+        mpi_wall = [r["wall_s"] for r in rows if r["backend"] == f"mpi x{args.ranks}"]
+        if mpi_wall:
+            print(f"{'':<32}ray / mpi wall time: {rows[-1]['wall_s'] / mpi_wall[0]:.2f}")
     return rows
 
 
