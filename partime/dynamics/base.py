@@ -18,6 +18,15 @@ class VectorField(Protocol):
     def __call__(self, t: float | Tensor, x: Tensor) -> Tensor: ...
 
 
+def check_state_dim(field: VectorField, x: Tensor) -> None:
+    """Raise ValueError unless ``x`` has shape (..., field.dim)."""
+    if x.ndim == 0 or x.shape[-1] != field.dim:
+        raise ValueError(
+            f"{field.name}: state of shape {tuple(x.shape)} does not match the vector "
+            f"field's dimension {field.dim} (expected shape (..., {field.dim}))"
+        )
+
+
 class ComponentSystem:
     """A low-dimensional ODE written component-wise.
 
@@ -35,11 +44,7 @@ class ComponentSystem:
 
     def check_state(self, x: Tensor) -> None:
         """Raise ValueError unless ``x`` has trailing dimension ``dim``."""
-        if x.ndim == 0 or x.shape[-1] != self.dim:
-            raise ValueError(
-                f"{self.name}: state of shape {tuple(x.shape)} does not match the vector "
-                f"field's dimension {self.dim} (expected shape (..., {self.dim}))"
-            )
+        check_state_dim(self, x)
 
     def __call__(self, t: float | Tensor, x: Tensor) -> Tensor:
         self.check_state(x)

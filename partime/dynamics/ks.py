@@ -7,6 +7,8 @@ import math
 import torch
 from torch import Tensor
 
+from partime.dynamics.base import check_state_dim
+
 #: Kassam & Trefethen (2005) domain [0, 32*pi]; the HiTS paper quotes (0, 16*pi) for its data,
 #: but the initial condition below is only periodic on multiples of 32*pi / k, and 32*pi is the
 #: classic chaotic setup that its published ETDRK4 script (h = 1/4) runs.
@@ -68,11 +70,7 @@ class KuramotoSivashinsky:
 
     def check_state(self, u: Tensor) -> None:
         """Raise ValueError unless ``u`` has trailing dimension ``n``."""
-        if u.ndim == 0 or u.shape[-1] != self.dim:
-            raise ValueError(
-                f"ks: state of shape {tuple(u.shape)} does not match the vector field's "
-                f"dimension {self.dim} (expected shape (..., {self.dim}))"
-            )
+        check_state_dim(self, u)
 
     def __call__(self, t: float | Tensor, u: Tensor) -> Tensor:
         """Physical-space right-hand side u_t for u of shape (..., n)."""

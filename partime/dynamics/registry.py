@@ -8,7 +8,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-from partime.dynamics.base import VectorField
+from partime.dynamics.base import VectorField, check_state_dim
 from partime.dynamics.ks import KuramotoSivashinsky
 from partime.dynamics.systems import (
     CubicOscillator,
@@ -41,11 +41,7 @@ class CallableField:
 
     def check_state(self, x: Tensor) -> None:
         """Raise ValueError unless ``x`` has trailing dimension ``dim``."""
-        if x.ndim == 0 or x.shape[-1] != self.dim:
-            raise ValueError(
-                f"{self.name}: state of shape {tuple(x.shape)} does not match the vector "
-                f"field's dimension {self.dim} (expected shape (..., {self.dim}))"
-            )
+        check_state_dim(self, x)
 
     def __call__(self, t: float | Tensor, x: Tensor) -> Tensor:
         self.check_state(x)
