@@ -52,6 +52,7 @@ def parareal(
     fingerprint = problem_fingerprint(coarse, fine, x0, times, tol, executor.size)
     run = _Slices(coarse, fine, times, local, executor)
     executor.prepare(fine)
+    run.warm(x0)
     start = time.perf_counter()
     if resume is None:
         state = run.coarse_sweep(x0, fingerprint)
@@ -97,6 +98,16 @@ class _Slices:
         self.t1 = times[local.start + 1 : local.stop + 1]
         self.t0f, self.t1f = self.t0.tolist(), self.t1.tolist()  # floats: no per-call tensor ops
 
+    def warm(self, x0: Tensor) -> None:
+        """One untimed call of each shape the solve will use, for ``static_shapes``
+        propagators (compiled kernels are built on a shape's first call)."""
+        if not len(self.local):
+            return
+        if _static(self.coarse):
+            self.coarse(x0, self.t0f[0], self.t1f[0])
+        if _static(self.fine):
+            self.ex.fine(self.fine, x0.expand(len(self.local), *x0.shape), self.t0, self.t1)
+
     def _coarse(self, j: int, u: Tensor) -> Tensor:
         g = self.coarse(u, self.t0f[j], self.t1f[j])
         return check_finite(g[None], "coarse", self.local.start + j, self.times)[0]
@@ -117,16 +128,19 @@ class _Slices:
     def iterate(self, state: PararealState) -> PararealState:
         frontier = state.iteration  # U_0..U_frontier are final
         a = min(max(frontier - self.local.start, 0), len(self.local))  # first active local slice
+        # A static-shape fine propagator also reruns the final slices (results unused): one
+        # batch shape, so one compiled kernel, instead of a new shape as the frontier moves.
+        b = 0 if _static(self.fine) else a  # first local slice of the fine pass
         starts, coarse_ends = state.U.clone(), state.G.clone()
         if a < len(self.local):
-            fine_ends = self.ex.fine(self.fine, starts[a:-1], self.t0[a:], self.t1[a:])
-            check_finite(fine_ends, "fine", self.local.start + a, self.times)
+            fine_ends = self.ex.fine(self.fine, starts[b:-1], self.t0[b:], self.t1[b:])
+            check_finite(fine_ends[a - b :], "fine", self.local.start + a, self.times)
 
         def correct(j: int, u: Tensor) -> Tensor:
             if self.local.start + j == frontier:  # start state final: the G terms cancel
-                return fine_ends[j - a]
+                return fine_ends[j - b]
             coarse_ends[j] = self._coarse(j, u)
-            return fine_ends[j - a] + (coarse_ends[j] - state.G[j])
+            return fine_ends[j - b] + (coarse_ends[j] - state.G[j])
 
         self.ex.sweep(correct, starts, self.local, first=frontier)
         active = slice(a + 1, None)
@@ -149,6 +163,10 @@ class _Slices:
         if gathered is None:
             return None
         return torch.cat([gathered[:, :-1].flatten(0, 1), gathered[-1, -1:]])
+
+
+def _static(prop) -> bool:
+    return bool(getattr(prop, "static_shapes", False))
 
 
 def _converged(state: PararealState, n_slices: int, tol: float) -> bool:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import Tensor
 
-from partime.dynamics.base import VectorField
+from partime.dynamics.base import ComponentSystem, VectorField
 from partime.integrators import ButcherTableau, get_tableau, integrate
 from partime.steppers.compose import duration_of, steps_in
 
@@ -32,6 +32,12 @@ class RKPropagator:
         self.scheme = scheme
         self.fast = fast
         self.dim = int(f.dim)
+
+    @property
+    def static_shapes(self) -> bool:
+        """True when calls run compiled kernels built per batch shape (``fast=True`` on a
+        ComponentSystem): callers warm them up before timing and keep batch shapes fixed."""
+        return self.fast is True and isinstance(self.f, ComponentSystem)
 
     def check_interval(self, t0: float | Tensor, t1: float | Tensor) -> int:
         """Number of steps covering [t0, t1]; ValueError naming t0, t1 and dt otherwise."""
