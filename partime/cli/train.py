@@ -25,6 +25,13 @@ def _int_tuple(text: str) -> tuple[int, ...]:
         ) from err
 
 
+def _float_tuple(text: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(v) for v in text.split(",") if v.strip())
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from err
+
+
 def add_hierarchy_arguments(parser: argparse.ArgumentParser, max_epochs: int = 100_000) -> None:
     """Options that map one to one onto HierarchyConfig / FlowMapTrainConfig / DataSizes."""
     parser.add_argument(
@@ -54,6 +61,12 @@ def add_hierarchy_arguments(parser: argparse.ArgumentParser, max_epochs: int = 1
     )
     parser.add_argument("--batch-size", type=int, default=320)
     parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument(
+        "--lr-stages",
+        type=_float_tuple,
+        default=(1.0,),
+        help="lr factors of equal epoch shares, e.g. 1,0.1 (default 1: constant lr)",
+    )
     parser.add_argument("--n-forward", type=int, default=5, help="steps in the multi-step loss")
     parser.add_argument("--loss-tol", type=float, default=1e-8, help="early stop at this loss")
     parser.add_argument(
@@ -81,7 +94,7 @@ def hierarchy_config(args: argparse.Namespace) -> HierarchyConfig:
         checkpoint_every=args.val_every,
     )
     steps = args.steps if args.steps is not None else default_steps(args.levels)
-    return HierarchyConfig(steps, args.widths, train, args.time_budget)
+    return HierarchyConfig(steps, args.widths, train, args.time_budget, lr_stages=args.lr_stages)
 
 
 def data_sizes(args: argparse.Namespace) -> DataSizes:
@@ -97,8 +110,30 @@ def _add_hits(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="per-model checkpoints (default OUT.ckpt); rerun to resume",
     )
-    parser.add_argument("--backend", default="auto", help="auto, serial, mpi or torch")
+    parser.add_argument(
+        "--backend",
+        default="auto",
+        help="auto, serial, mpi or torch (the launcher's ranks), or ray (--workers Ray tasks)",
+    )
+    parser.add_argument(
+        "--workers", type=int, default=None, help="Ray tasks for --backend ray (default 2)"
+    )
+    parser.add_argument(
+        "--address", default=None, help="Ray cluster address for --backend ray (default local)"
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress output")
+
+
+def _ray_workers(args: argparse.Namespace) -> int | None:
+    """Ray tasks to train on (None unless --backend ray); ValueError on misused options."""
+    if args.backend != "ray":
+        if args.workers is not None or args.address is not None:
+            raise ValueError(f"--workers/--address need --backend ray, got {args.backend!r}")
+        return None
+    workers = 2 if args.workers is None else args.workers
+    if workers < 1:
+        raise ValueError(f"--workers must be a positive integer, got {workers}")
+    return workers
 
 
 def _run_hits(args: argparse.Namespace) -> int:
@@ -106,7 +141,8 @@ def _run_hits(args: argparse.Namespace) -> int:
     from partime.hits.workflow import train_system
 
     config, sizes = hierarchy_config(args), data_sizes(args)  # validate before any comm
-    comm = from_env(args.backend)
+    ray_workers = _ray_workers(args)
+    comm = from_env("serial" if ray_workers else args.backend)
     start = time.perf_counter()
     with abort_on_exception(comm):
         hierarchy = train_system(
@@ -116,6 +152,8 @@ def _run_hits(args: argparse.Namespace) -> int:
             comm=comm,
             checkpoint_dir=args.checkpoint_dir or f"{args.out}.ckpt",
             progress=not args.no_progress,
+            ray_workers=ray_workers,
+            ray_address=args.address,
         )
         if hierarchy is not None:
             hierarchy.save(args.out)
@@ -123,7 +161,8 @@ def _run_hits(args: argparse.Namespace) -> int:
             print(
                 f"saved {len(hierarchy)} models (steps {hierarchy.steps}·dt, dt={hierarchy.dt}) "
                 f"to {args.out}; cross-validated range [{lower}, {upper}]; "
-                f"{time.perf_counter() - start:.1f} s on {comm.size} rank(s)"
+                f"{time.perf_counter() - start:.1f} s on "
+                f"{f'{ray_workers} Ray worker(s)' if ray_workers else f'{comm.size} rank(s)'}"
             )
     return 0
 

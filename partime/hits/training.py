@@ -29,18 +29,25 @@ from partime.steppers.neural import (
 class HierarchyConfig:
     """What to train: ``steps`` (multiples of the data spacing), MLP ``widths``, per-model
     options ``train`` (its seed is the base seed), a wall-clock ``time_budget`` in seconds for
-    the whole hierarchy (each rank spreads it evenly over the models it has left), and
-    ``normalize`` (per-dimension input/output scaling of every MLP; not in the paper)."""
+    the whole hierarchy (each rank spreads it evenly over the models it has left),
+    ``normalize`` (per-dimension input/output scaling of every MLP; not in the paper), and
+    ``lr_stages``: the epochs are split evenly into stages run with ``train.lr`` times these
+    factors, each from the best model of the one before (a step schedule; the paper keeps
+    lr constant, ``(1.0,)``)."""
 
     steps: tuple[int, ...] = default_steps()
     widths: tuple[int, ...] = (128, 128, 128)
     train: FlowMapTrainConfig = FlowMapTrainConfig()
     time_budget: float | None = None
     normalize: bool = False
+    lr_stages: tuple[float, ...] = (1.0,)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "steps", tuple(self.steps))
         object.__setattr__(self, "widths", tuple(self.widths))
+        object.__setattr__(self, "lr_stages", tuple(self.lr_stages))
+        if not self.lr_stages or any(not f > 0 for f in self.lr_stages):
+            raise ValueError(f"lr_stages must be positive factors, got {self.lr_stages}")
         if not self.steps:
             raise ValueError("empty hierarchy: give at least one step")
         if any(not isinstance(s, int) or s < 1 for s in self.steps) or list(self.steps) != sorted(
@@ -60,9 +67,20 @@ def owned_models(n_models: int, rank: int, size: int) -> list[int]:
     return list(range(rank, n_models, size))
 
 
-def checkpoint_path(directory: str | Path, index: int, step: int) -> Path:
-    """Per-model checkpoint file inside ``directory``."""
-    return Path(directory) / f"model{index:02d}_step{step}.pt"
+def checkpoint_path(directory: str | Path, index: int, step: int, stage: int = 0) -> Path:
+    """Per-model (and per learning-rate stage after the first) checkpoint file in ``directory``."""
+    suffix = f"_lr{stage}" if stage else ""
+    return Path(directory) / f"model{index:02d}_step{step}{suffix}.pt"
+
+
+# Stage k of a model draws its minibatches from seed + k * _STAGE_SEED (a fresh sequence).
+_STAGE_SEED = 7919
+
+
+def stage_epochs(max_epochs: int, n_stages: int) -> list[int]:
+    """``max_epochs`` split into ``n_stages`` near-equal parts (earlier stages get the rest)."""
+    base, rest = divmod(max_epochs, n_stages)
+    return [base + (k < rest) for k in range(n_stages)]
 
 
 def train_one(
@@ -79,12 +97,78 @@ def train_one(
     with torch.random.fork_rng():  # seeded init without touching the caller's global RNG
         torch.manual_seed(seed)
         model = FlowMapMLP(data.shape[-1], config.widths, config.normalize)
-    cfg = dataclasses.replace(config.train, seed=seed, time_budget=time_budget)
-    ckpt = None if checkpoint_dir is None else checkpoint_path(checkpoint_dir, index, step)
-    history = train_flow_map(
-        model, data, step, cfg, val_data=val_data, checkpoint=ckpt, progress=progress
-    )
+    n_stages, history = len(config.lr_stages), []
+    epochs = stage_epochs(config.train.max_epochs, n_stages)
+    budget = None if time_budget is None else time_budget / n_stages
+    for stage, (factor, n_epochs) in enumerate(zip(config.lr_stages, epochs, strict=True)):
+        cfg = dataclasses.replace(
+            config.train,
+            lr=config.train.lr * factor,
+            max_epochs=n_epochs,
+            seed=seed + stage * _STAGE_SEED,
+            time_budget=budget,
+        )
+        ckpt = None
+        if checkpoint_dir is not None:
+            ckpt = checkpoint_path(checkpoint_dir, index, step, stage)
+        history += train_flow_map(
+            model, data, step, cfg, val_data=val_data, checkpoint=ckpt, progress=progress
+        )
     return model, history
+
+
+def check_training_inputs(
+    data: Tensor, val_data: Tensor | None, dt: float, config: HierarchyConfig
+) -> None:
+    """ValueError unless data/val_data (n_traj, n_points, dim) fit every step and dt > 0."""
+    for name, d in (("data", data), ("val_data", val_data)):
+        if d is not None:
+            training_windows(d, config.steps[-1], config.train.n_forward)
+            if d.shape[-1] != data.shape[-1]:
+                raise ValueError(
+                    f"dimension mismatch: {name} has dim {d.shape[-1]}, data {data.shape[-1]}"
+                )
+    if not dt > 0:
+        raise ValueError(f"dt must be positive, got {dt!r}")
+
+
+def train_share(
+    indices: list[int],
+    data: Tensor,
+    val_data: Tensor | None,
+    config: HierarchyConfig,
+    checkpoint_dir: str | Path | None = None,
+    progress: bool = False,
+) -> dict[int, dict]:
+    """Train models ``indices`` one after the other (``config.time_budget`` spread evenly
+    over them); returns {index: model_payload}."""
+    trained = {}
+    start = time.perf_counter()
+    for k, index in enumerate(indices):
+        budget = None
+        if config.time_budget is not None:
+            left = config.time_budget - (time.perf_counter() - start)
+            budget = max(0.0, left) / (len(indices) - k)
+        if progress:
+            print(f"model {index} (step {config.steps[index]}·dt): training", flush=True)
+        model, history = train_one(index, data, val_data, config, budget, checkpoint_dir, progress)
+        trained[index] = model_payload(model)
+        if progress:
+            last = f"{history[-1]:.3e}" if history else "n/a"
+            print(f"model {index}: {len(history)} epochs, last loss {last}", flush=True)
+    return trained
+
+
+def gather_hierarchy(
+    parts: list[dict[int, dict]], config: HierarchyConfig, dt: float, system: str = ""
+) -> Hierarchy:
+    """One Hierarchy from the {index: payload} shares of every worker."""
+    payloads = {i: p for part in parts for i, p in part.items()}
+    missing = sorted(set(range(len(config.steps))) - set(payloads))
+    if missing:
+        raise ValueError(f"no trained model came back for indices {missing}")
+    models = [model_from_payload(payloads[i], "<gathered>") for i in range(len(config.steps))]
+    return Hierarchy(models, list(config.steps), float(dt), system)
 
 
 def train_hierarchy(
@@ -104,34 +188,12 @@ def train_hierarchy(
     root rank, None elsewhere. Progress is shown on the root rank only.
     """
     comm = comm or SerialComm()
-    for name, d in (("data", data), ("val_data", val_data)):
-        if d is not None:  # fail on every rank alike, before any communication
-            training_windows(d, config.steps[-1], config.train.n_forward)
-            if d.shape[-1] != data.shape[-1]:
-                raise ValueError(
-                    f"dimension mismatch: {name} has dim {d.shape[-1]}, data {data.shape[-1]}"
-                )
-    if not dt > 0:
-        raise ValueError(f"dt must be positive, got {dt!r}")
+    check_training_inputs(data, val_data, dt, config)  # every rank alike, before any comm
     mine = owned_models(len(config.steps), comm.rank, comm.size)
-    trained = {}
-    start = time.perf_counter()
-    for k, index in enumerate(mine):
-        budget = None
-        if config.time_budget is not None:
-            budget = max(0.0, config.time_budget - (time.perf_counter() - start)) / (len(mine) - k)
-        if progress and comm.is_root:
-            print(f"model {index} (step {config.steps[index]}·dt): training", flush=True)
-        model, history = train_one(
-            index, data, val_data, config, budget, checkpoint_dir, progress and comm.is_root
-        )
-        trained[index] = model_payload(model)
-        if progress and comm.is_root:
-            last = f"{history[-1]:.3e}" if history else "n/a"
-            print(f"model {index}: {len(history)} epochs, last loss {last}", flush=True)
+    trained = train_share(
+        mine, data, val_data, config, checkpoint_dir, progress=progress and comm.is_root
+    )
     gathered = comm.gather(trained, root=0)
     if not comm.is_root:
         return None
-    payloads = {i: p for part in gathered for i, p in part.items()}
-    models = [model_from_payload(payloads[i], "<gathered>") for i in range(len(config.steps))]
-    return Hierarchy(models, list(config.steps), float(dt), system)
+    return gather_hierarchy(gathered, config, dt, system)

@@ -48,9 +48,14 @@ def train_system(
     comm: Comm | None = None,
     checkpoint_dir: str | Path | None = None,
     progress: bool = False,
+    ray_workers: int | None = None,
+    ray_address: str | None = None,
 ) -> Hierarchy | None:
     """Train a hierarchy on ``system``'s data and select its range by cross-validation on the
-    validation split. Returns the hierarchy on the root rank, None elsewhere."""
+    validation split. Returns the hierarchy on the root rank, None elsewhere.
+
+    With ``ray_workers`` the models are trained on that many Ray tasks (local Ray, or the
+    cluster at ``ray_address``) instead of the ranks of ``comm``."""
     from partime.data import DATASET_SPECS
 
     if system not in DATASET_SPECS:
@@ -58,16 +63,19 @@ def train_system(
     comm = comm or SerialComm()
     train = load_split(system, "train", sizes.n_train, sizes.n_points, comm)
     val = load_split(system, "val", sizes.n_val, sizes.n_points, comm)
-    hierarchy = train_hierarchy(
-        train,
-        DATASET_SPECS[system].dt,
-        config,
-        val_data=val,
-        comm=comm,
-        system=system,
-        checkpoint_dir=checkpoint_dir,
-        progress=progress,
-    )
+    dt = DATASET_SPECS[system].dt
+    if ray_workers is not None:
+        from partime.hits.ray_training import train_hierarchy_ray
+
+        hierarchy = train_hierarchy_ray(
+            train, dt, config, workers=ray_workers, address=ray_address, val_data=val,
+            system=system, checkpoint_dir=checkpoint_dir,
+        )  # fmt: skip
+    else:
+        hierarchy = train_hierarchy(
+            train, dt, config, val_data=val, comm=comm, system=system,
+            checkpoint_dir=checkpoint_dir, progress=progress,
+        )  # fmt: skip
     if hierarchy is not None:
         hierarchy.selected = cross_validate_range(hierarchy, val)
     return hierarchy

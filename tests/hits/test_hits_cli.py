@@ -29,6 +29,9 @@ def test_train_hits_saves_a_cross_validated_hierarchy(tmp_path, monkeypatch, cap
         (["--steps", "4,1"], "steps must be distinct positive integers"),
         (["--max-epochs", "-1"], "max_epochs"),
         (["--widths", "0"], "widths"),
+        (["--lr-stages", "1,0"], "lr_stages must be positive"),
+        (["--workers", "2"], "need --backend ray"),
+        (["--backend", "ray", "--workers", "0"], "--workers must be a positive integer"),
     ],
 )
 def test_train_hits_bad_options(tmp_path, capsys, extra, message):
