@@ -101,12 +101,15 @@ class _Slices:
     def warm(self, x0: Tensor) -> None:
         """One untimed call of each shape the solve will use, for ``static_shapes``
         propagators (compiled kernels are built on a shape's first call)."""
-        if not len(self.local):
+        if not (_static(self.coarse) or _static(self.fine)):
             return
-        if _static(self.coarse):
+        if len(self.local) and _static(self.coarse):
             self.coarse(x0, self.t0f[0], self.t1f[0])
-        if _static(self.fine):
+        if len(self.local) and _static(self.fine):
             self.ex.fine(self.fine, x0.expand(len(self.local), *x0.shape), self.t0, self.t1)
+        # Ranks compile at different speeds: a collective, so that no rank's clock starts
+        # while a neighbour is still compiling (it would wait for it in the first sweep).
+        self.ex.max(0.0)
 
     def _coarse(self, j: int, u: Tensor) -> Tensor:
         g = self.coarse(u, self.t0f[j], self.t1f[j])
