@@ -8,6 +8,8 @@ in that order, so an unchanged start state gives exactly F: after K = n_slices i
 result is the serial fine solution to rounding. The residual of iteration k is the absolute
 max |U_n^k - U_n^{k-1}| over slices and batch (the CLI's --tol); the run stops when it is <= tol.
 Where the fine solves run and how the sweep crosses ranks is the executor's business.
+A propagator with ``static_shapes`` true (compiled RK) is called once per shape before the
+clock starts, and its fine pass always covers all local slices, so it keeps one shape.
 """
 
 from __future__ import annotations
