@@ -15,6 +15,9 @@ class Propagator(Protocol):
     ``t0``/``t1`` are floats, or 1-D tensors of per-batch-row times with a common
     duration ``t1 - t0`` (how the vectorized parareal executor runs many slices at once).
     ``dim`` is the state dimension, used to check coarse and fine agree before a solve.
+    Optional: ``static_shapes`` (True for compiled kernels: parareal then warms the propagator
+    before timing and keeps one batch shape per fine pass), ``check_interval(t0, t1)`` and
+    ``trajectory(x, t0, t1, save_every)`` for fixed-step propagators.
     """
 
     dim: int
