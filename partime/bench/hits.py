@@ -105,9 +105,13 @@ def run(args: argparse.Namespace) -> int:
     config = hierarchy_config(args)
     systems = [s for s in args.systems.split(",") if s]
     normalized = {s for s in args.normalize.split(",") if s}
+    t = config.train
     print(
         f"partime bench hits: steps {list(config.steps)}·dt, widths {list(config.widths)}, "
-        f"{config.train.max_epochs} epochs/model, MSE over all test steps"
+        f"{t.max_epochs} epochs/model (Adam lr {t.lr:g} x {list(config.lr_stages)} in equal "
+        f"shares, batch {t.batch_size}, {t.n_forward}-step loss, best on val every "
+        f"{t.val_every}), {'all windows' if config.all_windows else 'first window'} per "
+        f"trajectory, normalized: {sorted(normalized) or 'none'}; MSE over all test steps"
     )
     rows, start_all = [], time.perf_counter()
     for system in systems:

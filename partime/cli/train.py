@@ -67,6 +67,12 @@ def add_hierarchy_arguments(parser: argparse.ArgumentParser, max_epochs: int = 1
         default=(1.0,),
         help="lr factors of equal epoch shares, e.g. 1,0.1 (default 1: constant lr)",
     )
+    parser.add_argument(
+        "--all-windows",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="train each model on every window of its length in a trajectory, not only the first",
+    )
     parser.add_argument("--n-forward", type=int, default=5, help="steps in the multi-step loss")
     parser.add_argument("--loss-tol", type=float, default=1e-8, help="early stop at this loss")
     parser.add_argument(
@@ -94,7 +100,14 @@ def hierarchy_config(args: argparse.Namespace) -> HierarchyConfig:
         checkpoint_every=args.val_every,
     )
     steps = args.steps if args.steps is not None else default_steps(args.levels)
-    return HierarchyConfig(steps, args.widths, train, args.time_budget, lr_stages=args.lr_stages)
+    return HierarchyConfig(
+        steps,
+        args.widths,
+        train,
+        args.time_budget,
+        lr_stages=args.lr_stages,
+        all_windows=args.all_windows,
+    )
 
 
 def data_sizes(args: argparse.Namespace) -> DataSizes:

@@ -30,7 +30,10 @@ class HierarchyConfig:
     """What to train: ``steps`` (multiples of the data spacing), MLP ``widths``, per-model
     options ``train`` (its seed is the base seed), a wall-clock ``time_budget`` in seconds for
     the whole hierarchy (each rank spreads it evenly over the models it has left),
-    ``normalize`` (per-dimension input/output scaling of every MLP; not in the paper), and
+    ``normalize`` (per-dimension input/output scaling of every MLP; not in the paper),
+    ``all_windows``: every model trains (and validates) on all consecutive windows of its
+    own length in each trajectory (``chunk_trajectories``), not only the first (the paper's),
+    so small steps also see states late in the trajectories; and
     ``lr_stages``: the epochs are split evenly into stages run with ``train.lr`` times these
     factors, each from the best model of the one before (a step schedule; the paper keeps
     lr constant, ``(1.0,)``)."""
@@ -41,6 +44,7 @@ class HierarchyConfig:
     time_budget: float | None = None
     normalize: bool = False
     lr_stages: tuple[float, ...] = (1.0,)
+    all_windows: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "steps", tuple(self.steps))
@@ -60,6 +64,17 @@ class HierarchyConfig:
             raise ValueError(f"time_budget must be positive seconds or None: {self.time_budget}")
         if not isinstance(self.train, FlowMapTrainConfig):
             raise TypeError(f"train must be a FlowMapTrainConfig, got {type(self.train)}")
+
+
+def chunk_trajectories(data: Tensor, n_points: int) -> Tensor:
+    """Cut every trajectory of data (n_traj, N, dim) into consecutive pieces of ``n_points``
+    states (neighbours share an end state) -> (n_traj · ((N − 1) // (n_points − 1)), n_points,
+    dim): more training windows (one per piece) from the same trajectories."""
+    if not isinstance(n_points, int) or not 2 <= n_points <= data.shape[1]:
+        raise ValueError(f"n_points must be an integer in [2, {data.shape[1]}], got {n_points!r}")
+    stride = n_points - 1
+    pieces = (data.shape[1] - 1) // stride
+    return torch.cat([data[:, i * stride : i * stride + n_points] for i in range(pieces)])
 
 
 def owned_models(n_models: int, rank: int, size: int) -> list[int]:
@@ -97,6 +112,10 @@ def train_one(
     with torch.random.fork_rng():  # seeded init without touching the caller's global RNG
         torch.manual_seed(seed)
         model = FlowMapMLP(data.shape[-1], config.widths, config.normalize)
+    if config.all_windows:
+        window = config.train.n_forward * step + 1
+        data = chunk_trajectories(data, window)
+        val_data = None if val_data is None else chunk_trajectories(val_data, window)
     n_stages, history = len(config.lr_stages), []
     epochs = stage_epochs(config.train.max_epochs, n_stages)
     budget = None if time_budget is None else time_budget / n_stages

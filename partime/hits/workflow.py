@@ -7,13 +7,12 @@ import dataclasses
 import time
 from pathlib import Path
 
-import torch
 from torch import Tensor
 
 from partime.comm import Comm, SerialComm
 from partime.hits.coupling import cross_validate_range, forecast_mse
 from partime.hits.hierarchy import Hierarchy
-from partime.hits.training import HierarchyConfig, train_hierarchy
+from partime.hits.training import HierarchyConfig, chunk_trajectories, train_hierarchy
 
 
 @dataclasses.dataclass(frozen=True)
@@ -121,17 +120,6 @@ def score(hierarchy: Hierarchy, test: Tensor) -> Score:
         multi_time,
         tuple(selected),
     )
-
-
-def chunk_trajectories(data: Tensor, n_points: int) -> Tensor:
-    """Cut every trajectory of data (n_traj, N, dim) into consecutive pieces of ``n_points``
-    states (neighbours share an end state) -> (n_traj · ((N − 1) // (n_points − 1)), n_points,
-    dim): more training windows (one per piece) from the same trajectories."""
-    if not isinstance(n_points, int) or not 2 <= n_points <= data.shape[1]:
-        raise ValueError(f"n_points must be an integer in [2, {data.shape[1]}], got {n_points!r}")
-    stride = n_points - 1
-    pieces = (data.shape[1] - 1) // stride
-    return torch.cat([data[:, i * stride : i * stride + n_points] for i in range(pieces)])
 
 
 def train_pint_hierarchy(

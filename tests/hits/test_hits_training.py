@@ -14,6 +14,7 @@ import torch
 from scipy.integrate import solve_ivp
 
 from partime.hits import Hierarchy, HierarchyConfig, load_hierarchy, train_hierarchy
+from partime.hits.training import chunk_trajectories
 from partime.steppers.neural import FlowMapMLP, FlowMapTrainConfig
 
 DT = 0.01
@@ -158,3 +159,25 @@ def test_pint_hierarchy_is_float64_and_scaled(tmp_path, monkeypatch):
     for model in hierarchy.models:
         assert model.normalize and next(model.parameters()).dtype == torch.float64
         assert float(model.in_scale.min()) > 0
+
+
+def test_lr_stages_and_all_windows():
+    import dataclasses
+
+    from partime.hits.training import stage_epochs, train_one
+
+    assert stage_epochs(40, 3) == [14, 13, 13]
+    data = tiny_data()
+    # Stage 1 of (1, 0.1) is the 20-epoch constant-rate run; stage 2 goes on from its model.
+    first = dataclasses.replace(CONFIG, train=dataclasses.replace(CONFIG.train, max_epochs=20))
+    _, history_a = train_one(0, data, None, first)
+    model_b, history_b = train_one(0, data, None, dataclasses.replace(CONFIG, lr_stages=(1, 0.1)))
+    assert len(history_b) == 40 and history_b[:20] == history_a
+    assert sum(history_b[30:]) < sum(history_a[10:])
+    # all_windows: the same as training on every 6-frame window (step 1) of each trajectory.
+    every, _ = train_one(0, data, None, dataclasses.replace(CONFIG, all_windows=True))
+    chunked, _ = train_one(0, chunk_trajectories(data, 6), None, CONFIG)
+    first_only, _ = train_one(0, data, None, CONFIG)
+    params = [list(m.parameters()) for m in (every, chunked, first_only)]
+    assert all(torch.equal(p, q) for p, q in zip(params[0], params[1], strict=True))
+    assert not all(torch.equal(p, q) for p, q in zip(params[0], params[2], strict=True))
