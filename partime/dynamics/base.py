@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from typing import Protocol, runtime_checkable
 
 import torch
@@ -27,7 +28,7 @@ def check_state_dim(field: VectorField, x: Tensor) -> None:
         )
 
 
-class ComponentSystem:
+class ComponentSystem(ABC):
     """A low-dimensional ODE written component-wise.
 
     Subclasses implement ``components(t, *xs) -> tuple`` of the ``dim`` right-hand sides
@@ -39,8 +40,9 @@ class ComponentSystem:
     name: str = "system"
     dim: int = 0
 
+    @abstractmethod
     def components(self, t: float | Tensor, *xs: Tensor) -> tuple[Tensor, ...]:
-        raise NotImplementedError
+        """The ``dim`` right-hand sides from the ``dim`` state components."""
 
     def check_state(self, x: Tensor) -> None:
         """Raise ValueError unless ``x`` has trailing dimension ``dim``."""
