@@ -21,7 +21,8 @@ from partime.steppers.base import Propagator
 
 BACKENDS = ("auto", "vectorized", "mpi", "torch", "ray")
 #: ``--serial-mode``: the RK fast-path settings the serial fine solve is timed with (the best
-#: one is kept). "auto" lets the integrator compile only when the run pays back the compile.
+#: one is kept). The default, "best", is what a speedup must be measured against; "auto" lets
+#: the integrator compile only when the run pays back the compile.
 SERIAL_MODES: dict[str, dict[str, bool | None]] = {
     "auto": {"auto": None},
     "eager": {"eager": False},
@@ -79,7 +80,7 @@ class SolveConfig:
     out: str | None = None
     plot: str | None = None
     compare_serial: bool = False
-    serial_mode: str = "auto"
+    serial_mode: str = "best"
     json: bool = False
     checkpoint: str | None = None
     resume: bool = False

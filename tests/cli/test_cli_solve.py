@@ -33,7 +33,8 @@ def error_of(capsys, argv: list[str]) -> str:
 
 def test_lorenz_vectorized_matches_serial_and_writes_files(capsys, tmp_path):
     out, fig = tmp_path / "r.npz", tmp_path / "r.png"
-    argv = [*LORENZ, "--coarse", "rk4:0.02", "--batch", "3", "--compare-serial"]
+    argv = [*LORENZ, "--coarse", "rk4:0.02", "--batch", "3", "--compare-serial",
+            "--serial-mode", "eager"]  # fmt: skip
     summary = run_json(capsys, [*argv, "--out", str(out), "--plot", str(fig)])
     keys = {"iterations", "residuals", "wall_s", "serial_wall_s", "speedup"}
     assert keys | {"max_abs_err_vs_serial"} <= summary.keys()

@@ -31,7 +31,7 @@ def _launch(script: str, *args: str) -> subprocess.CompletedProcess:
 def test_three_ranks_solve_and_exit_code():
     """3 ranks (oversubscribed on small machines) solve like serial; a bad argument exits 2."""
     ok = _launch("mpirun.sh", "-n", "3", "--oversubscribe", *SOLVE, "--t-end", "0.64",
-                 "--compare-serial")  # fmt: skip
+                 "--compare-serial", "--serial-mode", "eager")  # fmt: skip
     assert ok.returncode == 0, ok.stderr
     lines = [line for line in ok.stdout.splitlines() if line.startswith("{")]
     assert len(lines) == 1, ok.stdout  # only rank 0 prints the summary

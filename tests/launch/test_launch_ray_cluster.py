@@ -65,7 +65,8 @@ def test_solve_against_head_address(ray_heads):
     assert address.startswith("127.0.0.1:")
     proc = subprocess.run(
         ["partime", "solve", "lorenz", "--t-end", "0.64", "--slices", "4", "--fine", "rk4:0.001",
-         "--coarse", "rk4:0.01", "--compare-serial", "--backend", "ray", "--address", address,
+         "--coarse", "rk4:0.01", "--compare-serial", "--serial-mode", "eager",
+         "--backend", "ray", "--address", address,
          "--workers", "2", "--json", "--no-progress"],
         env=ENV, capture_output=True, text=True, timeout=150,
     )  # fmt: skip

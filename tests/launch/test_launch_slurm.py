@@ -11,7 +11,10 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-SOLVE = "--t-end 0.64 --slices 4 --fine rk4:0.001 --coarse rk4:0.01 --compare-serial"
+SOLVE = (
+    "--t-end 0.64 --slices 4 --fine rk4:0.001 --coarse rk4:0.01"
+    " --compare-serial --serial-mode eager"
+)
 
 # A user vector field (`partime solve failing_lorenz:field --dim 3`) that breaks on task 1 only.
 FAILING_FIELD = """\
