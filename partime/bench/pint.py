@@ -73,10 +73,8 @@ class _Costs:
         return 1.0 / ((iterations + 1) * self.c_coarse / c_fine + iterations / p_eff), p_eff
 
 
-def _measure(config: SolveConfig, mode: str) -> tuple[_Costs, object]:
-    problem = build_problem(config)
-    states, wall, used = serial_fine(problem.fine, problem.x0, problem.times, mode)
-    eager_wall = serial_fine(problem.fine, problem.x0, problem.times, "eager")[1]
+def _coarse_cost(problem) -> float:
+    """Warm wall time of one coarse propagation per slice (a whole coarse sweep / slices)."""
     bounds = [
         (float(a), float(b)) for a, b in zip(problem.times[:-1], problem.times[1:], strict=True)
     ]
@@ -87,8 +85,14 @@ def _measure(config: SolveConfig, mode: str) -> tuple[_Costs, object]:
             x = problem.coarse(x, t0, t1)
 
     sweep()  # warm
-    c_coarse = _timed(sweep) / config.slices
-    return _Costs(states, wall, used, c_coarse, eager_wall), problem
+    return _timed(sweep) / len(bounds)
+
+
+def _measure(config: SolveConfig, mode: str) -> tuple[_Costs, object]:
+    problem = build_problem(config)
+    states, wall, used = serial_fine(problem.fine, problem.x0, problem.times, mode)
+    eager_wall = serial_fine(problem.fine, problem.x0, problem.times, "eager")[1]
+    return _Costs(states, wall, used, _coarse_cost(problem), eager_wall), problem
 
 
 def _fine_pass(problem, config: SolveConfig, slices: int) -> float:
@@ -150,8 +154,8 @@ def _print_row(row: dict) -> None:
 
 def _compiled_rows(config: SolveConfig, costs: _Costs, args) -> list[dict]:
     """Parareal with compiled fine and coarse RK, vectorized and on MPI ranks."""
-    measured, problem = _measure(config, "eager")  # the compiled coarse's cost per slice
-    costs = dataclasses.replace(costs, c_coarse=measured.c_coarse)
+    problem = build_problem(config)
+    costs = dataclasses.replace(costs, c_coarse=_coarse_cost(problem))
     name, rows = "parareal, RK4 coarse (compiled)", []
     report = solve(config)
     vec_pass = _fine_pass(problem, config, config.slices)
@@ -188,8 +192,10 @@ def _case(
     vec_pass = _fine_pass(problem, config, config.slices)
     for label, coarse in coarses.items():
         run = dataclasses.replace(config, coarse=coarse)
-        costs_c, _ = _measure(run, "eager") if coarse != first else (costs, None)
-        costs_c = dataclasses.replace(costs, c_coarse=costs_c.c_coarse)
+        if coarse != first:
+            costs_c = dataclasses.replace(costs, c_coarse=_coarse_cost(build_problem(run)))
+        else:
+            costs_c = costs
         for name, max_iter in ((f"parareal, {label} coarse", None), (f"hybrid, {label}", 0)):
             try:
                 report = solve(dataclasses.replace(run, max_iter=max_iter))

@@ -20,7 +20,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-from partime.pint.executors.vectorized import VectorizedExecutor
+from partime.pint.executors.vectorized import VectorizedExecutor, join_slices
 from partime.pint.state import PararealResult, PararealState, check_fingerprint, problem_fingerprint
 from partime.pint.validate import check_finite, check_problem, check_times
 
@@ -167,7 +167,7 @@ class _Slices:
         gathered = self.ex.gather(saved)  # (n_slices, m+1, batch, dim)
         if gathered is None:
             return None
-        return torch.cat([gathered[:, :-1].flatten(0, 1), gathered[-1, -1:]])
+        return join_slices(gathered)
 
 
 def _static(prop) -> bool:

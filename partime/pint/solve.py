@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -150,7 +150,6 @@ class SolveReport:
     serial_states: Tensor | None = None
     serial_wall_s: float | None = None
     serial_mode: str | None = None
-    timings: dict[str, float] = field(default_factory=dict)
     dense: tuple[Tensor, Tensor] | None = None
 
     @property
@@ -180,7 +179,6 @@ class SolveReport:
             "executor": self.executor,
             "slices": self.config.slices,
             "batch": int(self.x0.shape[0]),
-            **self.timings,
         }
 
 
@@ -373,7 +371,7 @@ def dense_fine(
     """The fine solution from every slice start state, saved at most ``per_slice`` times per
     slice, as (times (M,), states (M, batch, dim)); None when ``fine`` cannot save a
     trajectory or the slices differ in step count. One batched fine pass, not timed."""
-    from partime.pint.executors.vectorized import fine_batched
+    from partime.pint.executors.vectorized import fine_batched, join_slices
 
     check = getattr(fine, "check_interval", None)
     if check is None or not hasattr(fine, "trajectory"):
@@ -387,7 +385,7 @@ def dense_fine(
     with torch.no_grad():
         saved = fine_batched(fine, states[:-1], times[:-1], times[1:], save_every)
     m = n // save_every  # saved is (slices, m+1, batch, dim); slice ends repeat next starts
-    dense = torch.cat([saved[:, :-1].flatten(0, 1), saved[-1, -1:]])
+    dense = join_slices(saved)
     offsets = torch.arange(m, dtype=torch.float64) / m
     dense_t = (times[:-1, None] + offsets * (times[1:] - times[:-1])[:, None]).flatten()
     return torch.cat([dense_t, times[-1:]]), dense

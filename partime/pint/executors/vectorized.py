@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import torch
 from torch import Tensor
 
 
@@ -38,6 +39,12 @@ def fine_batched(
         return prop(flat, rows_t0, rows_t1).reshape(x.shape)
     saved = prop.trajectory(flat, rows_t0, rows_t1, save_every)  # (n_save+1, m*batch, dim)
     return saved.reshape(saved.shape[0], m, batch, *x.shape[2:]).transpose(0, 1)
+
+
+def join_slices(saved: Tensor) -> Tensor:
+    """(n_slices, m+1, batch, dim) per-slice saves -> (n_slices*m + 1, batch, dim): each slice's
+    last save is the next slice's first, so it is kept only for the last slice."""
+    return torch.cat([saved[:, :-1].flatten(0, 1), saved[-1, -1:]])
 
 
 class VectorizedExecutor:
