@@ -82,6 +82,14 @@ def add_hierarchy_arguments(parser: argparse.ArgumentParser, max_epochs: int = 1
         help="epochs between validation checks (the best model is kept)",
     )
     parser.add_argument("--seed", type=int, default=0, help="model j uses seed + j")
+    parser.add_argument(
+        "--stacked",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="train a rank's models together in batched matmuls (same models; use on a GPU)",
+    )
+    parser.add_argument("--device", default="cpu", help="where to train: cpu, cuda, cuda:1, ...")
+    parser.add_argument("--dtype", default="float32", choices=("float32", "float64"))
     parser.add_argument("--n-train", type=int, default=None, help="training trajectories")
     parser.add_argument("--n-val", type=int, default=None, help="validation trajectories")
     parser.add_argument("--n-test", type=int, default=None, help="test trajectories")
@@ -107,6 +115,9 @@ def hierarchy_config(args: argparse.Namespace) -> HierarchyConfig:
         args.time_budget,
         lr_stages=args.lr_stages,
         all_windows=args.all_windows,
+        device=args.device,
+        dtype=args.dtype,
+        stacked=args.stacked,
     )
 
 

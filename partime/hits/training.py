@@ -36,7 +36,10 @@ class HierarchyConfig:
     so small steps also see states late in the trajectories; and
     ``lr_stages``: the epochs are split evenly into stages run with ``train.lr`` times these
     factors, each from the best model of the one before (a step schedule; the paper keeps
-    lr constant, ``(1.0,)``)."""
+    lr constant, ``(1.0,)``); ``device`` and ``dtype`` the models train on (the saved models
+    come back to the CPU in that dtype); ``stacked``: a rank trains its share of the models
+    together in batched matrix products (``partime.hits.stacked``; the same models up to
+    rounding, one loop instead of one per model: the way to use a GPU)."""
 
     steps: tuple[int, ...] = default_steps()
     widths: tuple[int, ...] = (128, 128, 128)
@@ -45,6 +48,9 @@ class HierarchyConfig:
     normalize: bool = False
     lr_stages: tuple[float, ...] = (1.0,)
     all_windows: bool = False
+    device: str = "cpu"
+    dtype: str = "float32"
+    stacked: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "steps", tuple(self.steps))
@@ -62,6 +68,10 @@ class HierarchyConfig:
             raise ValueError(f"widths must be positive integers, got {self.widths}")
         if self.time_budget is not None and not self.time_budget > 0:
             raise ValueError(f"time_budget must be positive seconds or None: {self.time_budget}")
+        if self.dtype not in ("float32", "float64"):
+            raise ValueError(f"dtype must be 'float32' or 'float64', got {self.dtype!r}")
+        if torch.device(self.device).type == "cuda" and not torch.cuda.is_available():
+            raise ValueError(f"device {self.device!r} asked for, but CUDA is not available")
         if not isinstance(self.train, FlowMapTrainConfig):
             raise TypeError(f"train must be a FlowMapTrainConfig, got {type(self.train)}")
 
@@ -98,6 +108,34 @@ def stage_epochs(max_epochs: int, n_stages: int) -> list[int]:
     return [base + (k < rest) for k in range(n_stages)]
 
 
+def init_model(index: int, dim: int, config: HierarchyConfig) -> FlowMapMLP:
+    """Model ``index`` with its seeded initial weights, on ``config.device`` and ``dtype``."""
+    with torch.random.fork_rng():  # seeded init without touching the caller's global RNG
+        torch.manual_seed(config.train.seed + index)
+        model = FlowMapMLP(dim, config.widths, config.normalize)
+    return model.to(torch.device(config.device), getattr(torch, config.dtype))
+
+
+def model_data(data: Tensor | None, index: int, config: HierarchyConfig) -> Tensor | None:
+    """The trajectories model ``index`` trains on: data itself, or with ``all_windows`` data cut
+    into pieces of one window of that model's step."""
+    if data is None or not config.all_windows:
+        return data
+    return chunk_trajectories(data, config.train.n_forward * config.steps[index] + 1)
+
+
+def stage_config(config: HierarchyConfig, stage: int, seed: int, budget: float | None):
+    """FlowMapTrainConfig of learning-rate stage ``stage`` for the model seeded ``seed``."""
+    epochs = stage_epochs(config.train.max_epochs, len(config.lr_stages))
+    return dataclasses.replace(
+        config.train,
+        lr=config.train.lr * config.lr_stages[stage],
+        max_epochs=epochs[stage],
+        seed=seed + stage * _STAGE_SEED,
+        time_budget=None if budget is None else budget / len(config.lr_stages),
+    )
+
+
 def train_one(
     index: int,
     data: Tensor,
@@ -109,27 +147,14 @@ def train_one(
 ) -> tuple[FlowMapMLP, list[float]]:
     """Build model ``index`` from its own seed and train it; returns the model and losses."""
     step, seed = config.steps[index], config.train.seed + index
-    with torch.random.fork_rng():  # seeded init without touching the caller's global RNG
-        torch.manual_seed(seed)
-        model = FlowMapMLP(data.shape[-1], config.widths, config.normalize)
-    if config.all_windows:
-        window = config.train.n_forward * step + 1
-        data = chunk_trajectories(data, window)
-        val_data = None if val_data is None else chunk_trajectories(val_data, window)
-    n_stages, history = len(config.lr_stages), []
-    epochs = stage_epochs(config.train.max_epochs, n_stages)
-    budget = None if time_budget is None else time_budget / n_stages
-    for stage, (factor, n_epochs) in enumerate(zip(config.lr_stages, epochs, strict=True)):
-        cfg = dataclasses.replace(
-            config.train,
-            lr=config.train.lr * factor,
-            max_epochs=n_epochs,
-            seed=seed + stage * _STAGE_SEED,
-            time_budget=budget,
-        )
+    model = init_model(index, data.shape[-1], config)
+    data, val_data = model_data(data, index, config), model_data(val_data, index, config)
+    history = []
+    for stage in range(len(config.lr_stages)):
         ckpt = None
         if checkpoint_dir is not None:
             ckpt = checkpoint_path(checkpoint_dir, index, step, stage)
+        cfg = stage_config(config, stage, seed, time_budget)
         history += train_flow_map(
             model, data, step, cfg, val_data=val_data, checkpoint=ckpt, progress=progress
         )
@@ -160,7 +185,11 @@ def train_share(
     progress: bool = False,
 ) -> dict[int, dict]:
     """Train models ``indices`` one after the other (``config.time_budget`` spread evenly
-    over them); returns {index: model_payload}."""
+    over them), or all together with ``config.stacked``; returns {index: model_payload}."""
+    if config.stacked:
+        from partime.hits.stacked import train_share_stacked
+
+        return train_share_stacked(indices, data, val_data, config, checkpoint_dir, progress)
     trained = {}
     start = time.perf_counter()
     for k, index in enumerate(indices):

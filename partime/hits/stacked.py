@@ -1,0 +1,379 @@
+"""Train the flow maps of a hierarchy together, stacked into batched matrix products.
+
+The M models of a share become one module whose layers are (M, n_in, n_out) weights applied
+with ``baddbmm``: one kernel per layer for all models instead of M, which is what fills a GPU
+with eleven small MLPs (and saves M − 1 Python loops on a CPU). Everything that makes the
+models independent is kept per model: its seeded initial weights, its own minibatch sequence,
+its early stop at ``loss <= loss_tol`` (its weights are frozen from then on), its best weights
+on validation. The loss is the sum of the per-model losses, so each model's gradient is its own
+loss's and Adam (elementwise) takes the same steps: the models equal those of training them
+one by one (``train_flow_map``), up to the rounding of batched vs plain matrix products.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+
+from partime.hits.training import HierarchyConfig, init_model, model_data, stage_config
+from partime.steppers.neural import FlowMapMLP, FlowMapTrainConfig, model_payload, training_windows
+
+# Epochs run between two host synchronisations (time budget, progress): indices for them are
+# drawn in one go on the CPU while the device works.
+_BLOCK = 100
+
+
+class StackedFlowMaps(nn.Module):
+    """M FlowMapMLPs of one architecture as one module: ``forward(x)`` maps (M, B, dim) to
+    (M, B, dim), row m through model m."""
+
+    def __init__(self, models: Sequence[FlowMapMLP]) -> None:
+        super().__init__()
+        if not models:
+            raise ValueError("StackedFlowMaps needs at least one model")
+        first = models[0]
+        for m in models:
+            if (m.dim, m.widths, m.normalize) != (first.dim, first.widths, first.normalize):
+                raise ValueError(
+                    "stacked models must share one architecture: "
+                    f"{first.extra_repr()} vs {m.extra_repr()}"
+                )
+        self.dim, self.widths, self.normalize = first.dim, first.widths, first.normalize
+        layers = [[lin for lin in m.net if isinstance(lin, nn.Linear)] for m in models]
+        self.weights = nn.ParameterList(
+            nn.Parameter(torch.stack([m[k].weight.detach().T for m in layers]).contiguous())
+            for k in range(len(layers[0]))
+        )
+        self.biases = nn.ParameterList(
+            nn.Parameter(torch.stack([m[k].bias.detach()[None] for m in layers]))
+            for k in range(len(layers[0]))
+        )
+        if self.normalize:
+            for name in ("in_shift", "in_scale", "out_scale"):
+                self.register_buffer(name, torch.stack([getattr(m, name)[None] for m in models]))
+
+    def forward(self, x: Tensor) -> Tensor:
+        h = (x - self.in_shift) / self.in_scale if self.normalize else x
+        last = len(self.weights) - 1
+        for k, (w, b) in enumerate(zip(self.weights, self.biases, strict=True)):
+            h = torch.baddbmm(b, h, w)
+            if k < last:
+                h = torch.relu(h)
+        return x + (self.out_scale * h if self.normalize else h)
+
+    def to_models(self) -> list[FlowMapMLP]:
+        """The M models as FlowMapMLPs (on this module's device and dtype)."""
+        models = []
+        for m in range(len(self.weights[0])):
+            model = FlowMapMLP(self.dim, self.widths, self.normalize)
+            linears = [lin for lin in model.net if isinstance(lin, nn.Linear)]
+            with torch.no_grad():
+                for lin, w, b in zip(linears, self.weights, self.biases, strict=True):
+                    lin.weight = nn.Parameter(w[m].T.clone())
+                    lin.bias = nn.Parameter(b[m, 0].clone())
+                if self.normalize:
+                    for name in ("in_shift", "in_scale", "out_scale"):
+                        getattr(model, name).copy_(getattr(self, name)[m, 0])
+            models.append(model.to(self.weights[0].device, self.weights[0].dtype))
+        return models
+
+
+@dataclasses.dataclass
+class _Windows:
+    """Every model's windows in one tensor: model m owns rows offsets[m] : offsets[m] + counts[m].
+    ``padded`` (M, max count, frames, dim) with ``mask`` (M, max count) serves whole-set losses."""
+
+    flat: Tensor
+    offsets: list[int]
+    counts: list[int]
+    padded: Tensor
+    mask: Tensor
+
+    @classmethod
+    def build(cls, windows: Sequence[Tensor], device: torch.device, dtype: torch.dtype):
+        counts = [int(w.shape[0]) for w in windows]
+        offsets = [sum(counts[:m]) for m in range(len(counts))]
+        flat = torch.cat(list(windows)).to(device, dtype)
+        n_max = max(counts)
+        padded = flat.new_zeros((len(windows), n_max, *flat.shape[1:]))
+        mask = torch.zeros(len(windows), n_max, device=device, dtype=dtype)
+        for m, (off, n) in enumerate(zip(offsets, counts, strict=True)):
+            padded[m, :n] = flat[off : off + n]
+            mask[m, :n] = 1.0
+        return cls(flat, offsets, counts, padded, mask)
+
+
+def stacked_loss(model: nn.Module, windows: Tensor, mask: Tensor, mean_weight: float) -> Tensor:
+    """Per-model multi-step loss (M,) of windows (M, B, frames, dim); rows where mask (M, B) is 0
+    are padding and do not count (as ``multi_step_loss`` on each model's real rows)."""
+    x, preds = windows[:, :, 0], []
+    for _ in range(windows.shape[2] - 1):
+        x = model(x)
+        preds.append(x)
+    err = (torch.stack(preds, dim=2) - windows[:, :, 1:]).square() * mask[:, :, None, None]
+    per_row = err[0, 0].numel()
+    mean = err.sum(dim=(1, 2, 3)) / (mask.sum(dim=1) * per_row)
+    if mean_weight == 1.0:
+        return mean
+    return mean_weight * mean + (1.0 - mean_weight) * err.amax(dim=(1, 2, 3))
+
+
+def _draw_batches(gens: list[torch.Generator], data: _Windows, batch: int, n_epochs: int):
+    """Minibatch rows (n_epochs, M, B) into ``data.flat`` — each model's from its own generator,
+    the same draws as ``train_flow_map`` — and the (M, B) mask of real (not padding) rows."""
+    size = min(batch, max(data.counts))
+    rows = torch.zeros(n_epochs, len(gens), size, dtype=torch.long)
+    mask = torch.zeros(len(gens), size)
+    for m, (gen, off, n) in enumerate(zip(gens, data.offsets, data.counts, strict=True)):
+        take = min(batch, n)
+        mask[m, :take] = 1.0
+        for e in range(n_epochs):
+            rows[e, m, :take] = torch.randperm(n, generator=gen)[:take] + off
+            rows[e, m, take:] = off  # padding: any row of its own, masked out
+    return rows, mask
+
+
+@dataclasses.dataclass
+class _State:
+    """Per-model training state on the device (M entries each) plus the shared epoch count."""
+
+    epoch: int
+    elapsed: float
+    active: Tensor  # still training (not yet at loss_tol)
+    n_losses: Tensor  # epochs whose loss belongs to the model's history
+    losses: list[Tensor]  # per epoch, (M,)
+    best_val: Tensor
+    best: list[Tensor] | None
+
+    def to_blob(self) -> dict:
+        cpu = {k: v.cpu() for k, v in (("active", self.active), ("n_losses", self.n_losses))}
+        return (
+            {"epoch": self.epoch, "elapsed": self.elapsed, "best_val": self.best_val.cpu()}
+            | cpu
+            | {
+                "losses": [x.cpu() for x in self.losses],
+                "best": None if self.best is None else [b.cpu() for b in self.best],
+            }
+        )
+
+    def load_blob(self, blob: dict, device: torch.device) -> None:
+        self.epoch, self.elapsed = int(blob["epoch"]), float(blob["elapsed"])
+        self.active, self.n_losses = blob["active"].to(device), blob["n_losses"].to(device)
+        self.best_val = blob["best_val"].to(device)
+        self.losses = [x.to(device) for x in blob["losses"]]
+        self.best = None if blob["best"] is None else [b.to(device) for b in blob["best"]]
+
+
+@dataclasses.dataclass
+class _Run:
+    """What one stacked training needs besides its state: module, data, optimizer, RNGs."""
+
+    stack: StackedFlowMaps
+    data: _Windows
+    val: _Windows | None
+    cfg: FlowMapTrainConfig
+    opt: torch.optim.Optimizer
+    gens: list[torch.Generator]
+    identity: dict  # options and seeds a checkpoint must match to be resumed
+    checkpoint: Path | None
+
+    def save(self, state: _State) -> None:
+        blob = {"identity": self.identity, "state": state.to_blob()}
+        blob |= {"model": self.stack.state_dict(), "optimizer": self.opt.state_dict()}
+        blob["rng"] = [g.get_state() for g in self.gens]
+        self.checkpoint.parent.mkdir(parents=True, exist_ok=True)
+        tmp = f"{self.checkpoint}.tmp"
+        torch.save(blob, tmp)
+        os.replace(tmp, self.checkpoint)  # atomic: an interrupt never leaves half a file
+
+    def resume(self, state: _State) -> None:
+        path = self.checkpoint
+        try:
+            blob = torch.load(path, map_location="cpu", weights_only=True)
+            identity = blob["identity"]
+        except Exception as err:
+            raise ValueError(
+                f"{path} is not a readable stacked training checkpoint ({err})"
+            ) from err
+        if identity != self.identity:
+            raise ValueError(
+                f"checkpoint {path} was written by another run ({identity}) than this one "
+                f"({self.identity}); delete it or use the same options"
+            )
+        try:
+            self.stack.load_state_dict(blob["model"])
+        except RuntimeError as err:
+            raise ValueError(f"checkpoint {path} holds a different architecture ({err})") from err
+        self.opt.load_state_dict(blob["optimizer"])
+        for gen, rng in zip(self.gens, blob["rng"], strict=True):
+            gen.set_state(rng)
+        state.load_blob(blob["state"], self.data.flat.device)
+
+
+# Options that must match when a checkpoint is resumed (budgets may change between runs).
+_RESUME_KEYS = ("n_forward", "lr", "batch_size", "mean_weight", "loss_tol")
+
+
+def train_stacked(
+    models: Sequence[FlowMapMLP],
+    windows: Sequence[Tensor],
+    config: FlowMapTrainConfig,
+    seeds: Sequence[int],
+    *,
+    val_windows: Sequence[Tensor] | None = None,
+    checkpoint: str | Path | None = None,
+    progress: bool = False,
+) -> tuple[list[FlowMapMLP], list[list[float]]]:
+    """Train ``models`` (one architecture, on one device and dtype) together, model m on its
+    windows (n_m, frames, dim) with minibatches from ``seeds[m]``; returns the trained models
+    (best on validation when ``val_windows`` are given) and each one's per-epoch losses.
+
+    ``config.time_budget`` bounds the whole stack (every model trains all the time). With
+    ``checkpoint`` an interrupted run resumes where it stopped (checkpoints are written every
+    ``checkpoint_every`` epochs, rounded up to blocks of 100)."""
+    if not (len(models) == len(windows) == len(seeds)) or not models:
+        raise ValueError("train_stacked: give one set of windows and one seed per model")
+    param = next(models[0].parameters())
+    device, dtype, n = param.device, param.dtype, len(models)
+    stack = StackedFlowMaps(models).to(device, dtype)
+    identity = {k: getattr(config, k) for k in _RESUME_KEYS} | {"seeds": [int(s) for s in seeds]}
+    run = _Run(
+        stack,
+        _Windows.build(windows, device, dtype),
+        None if val_windows is None else _Windows.build(val_windows, device, dtype),
+        config,
+        torch.optim.Adam(stack.parameters(), lr=config.lr, fused=device.type == "cuda"),
+        [torch.Generator().manual_seed(int(s)) for s in seeds],
+        identity,
+        None if checkpoint is None else Path(checkpoint),
+    )
+    state = _State(
+        0, 0.0, torch.ones(n, dtype=torch.bool, device=device),
+        torch.zeros(n, dtype=torch.long, device=device), [],
+        torch.full((n,), float("inf"), device=device, dtype=dtype), None,
+    )  # fmt: skip
+    if run.checkpoint is not None and run.checkpoint.is_file():
+        run.resume(state)
+    _run_epochs(run, state, progress)
+    if run.checkpoint is not None:
+        run.save(state)
+    if state.best is not None:
+        with torch.no_grad():
+            has_best = torch.isfinite(state.best_val)
+            for p, b in zip(stack.parameters(), state.best, strict=True):
+                p.copy_(torch.where(_expand(has_best, p), b, p))
+    losses = torch.stack(state.losses).cpu() if state.losses else torch.zeros(0, n)
+    return stack.to_models(), [
+        losses[:k, m].tolist() for m, k in enumerate(state.n_losses.tolist())
+    ]
+
+
+def _expand(flags: Tensor, like: Tensor) -> Tensor:
+    """(M,) flags shaped to broadcast against a stacked (M, ...) tensor."""
+    return flags.view(-1, *([1] * (like.ndim - 1)))
+
+
+def _run_epochs(run: _Run, state: _State, progress: bool) -> None:
+    """The Adam loop over all models at once, in blocks of _BLOCK epochs; mutates ``state``."""
+    from tqdm.auto import tqdm
+
+    cfg, data, params = run.cfg, run.data, list(run.stack.parameters())
+    start = time.perf_counter() - state.elapsed
+    bar = tqdm(total=cfg.max_epochs, initial=state.epoch, disable=not progress, leave=False)
+    while state.epoch < cfg.max_epochs and bool(state.active.any()):
+        if cfg.time_budget is not None and time.perf_counter() - start >= cfg.time_budget:
+            break
+        n_block = min(_BLOCK, cfg.max_epochs - state.epoch)
+        rows, mask = _draw_batches(run.gens, data, cfg.batch_size, n_block)
+        rows, mask = rows.to(data.flat.device), mask.to(data.flat.device, data.flat.dtype)
+        last_checkpoint = state.epoch // cfg.checkpoint_every
+        for e in range(n_block):
+            loss = stacked_loss(run.stack, data.flat[rows[e]], mask, cfg.mean_weight)
+            state.losses.append(loss.detach())
+            state.n_losses += state.active
+            state.active &= loss.detach() > cfg.loss_tol
+            run.opt.zero_grad(set_to_none=True)
+            loss.sum().backward()
+            before = [p.detach().clone() for p in params]
+            run.opt.step()
+            with torch.no_grad():  # a model that reached loss_tol keeps its weights
+                for p, old in zip(params, before, strict=True):
+                    p.copy_(torch.where(_expand(state.active, p), p, old))
+            state.epoch += 1
+            if run.val is not None and state.epoch % cfg.val_every == 0:
+                _track_best(run, state)
+        state.elapsed = time.perf_counter() - start
+        if run.checkpoint is not None and state.epoch // cfg.checkpoint_every > last_checkpoint:
+            run.save(state)  # at a block's end: the generators are where the next block starts
+        worst = state.losses[-1].masked_fill(~state.active, 0).max()
+        bar.set_postfix(loss=f"{float(worst):.2e}", training=int(state.active.sum()))
+        bar.update(n_block)
+    bar.close()
+    state.elapsed = time.perf_counter() - start
+    if run.val is not None:
+        _track_best(run, state)
+
+
+@torch.no_grad()
+def _track_best(run: _Run, state: _State) -> None:
+    """Keep, per model, the weights with the lowest validation loss so far."""
+    loss = stacked_loss(run.stack, run.val.padded, run.val.mask, run.cfg.mean_weight)
+    better = loss < state.best_val
+    params = [p.detach() for p in run.stack.parameters()]
+    best = state.best if state.best is not None else params
+    state.best = [torch.where(_expand(better, p), p, b) for p, b in zip(params, best, strict=True)]
+    state.best_val = torch.where(better, loss, state.best_val)
+
+
+def train_share_stacked(
+    indices: list[int],
+    data: Tensor,
+    val_data: Tensor | None,
+    config: HierarchyConfig,
+    checkpoint_dir: str | Path | None = None,
+    progress: bool = False,
+) -> dict[int, dict]:
+    """``train_share`` with the models ``indices`` trained together: the same seeds, windows,
+    scaling and learning-rate stages as one by one; ``config.time_budget`` bounds the stack."""
+    if not indices:
+        return {}
+    models = [init_model(i, data.shape[-1], config) for i in indices]
+    n_forward = config.train.n_forward
+
+    def windows(d: Tensor, i: int) -> Tensor:
+        return training_windows(model_data(d, i, config), config.steps[i], n_forward)
+
+    train = [windows(data, i) for i in indices]
+    val = None if val_data is None else [windows(val_data, i) for i in indices]
+    if config.normalize:
+        for model, w in zip(models, train, strict=True):
+            model.set_scaling(w)
+    if progress:
+        steps = [config.steps[i] for i in indices]
+        print(f"models {indices} (steps {steps}·dt): training together", flush=True)
+    histories: list[list[float]] = [[] for _ in indices]
+    for stage in range(len(config.lr_stages)):
+        cfgs = [
+            stage_config(config, stage, config.train.seed + i, config.time_budget) for i in indices
+        ]
+        ckpt = None
+        if checkpoint_dir is not None:
+            name = "-".join(f"{i:02d}" for i in indices)
+            ckpt = Path(checkpoint_dir) / f"stacked_models{name}_lr{stage}.pt"
+        models, losses = train_stacked(
+            models, train, cfgs[0], [c.seed for c in cfgs],
+            val_windows=val, checkpoint=ckpt, progress=progress,
+        )  # fmt: skip
+        for history, more in zip(histories, losses, strict=True):
+            history += more
+    if progress:
+        for i, history in zip(indices, histories, strict=True):
+            last = f"{history[-1]:.3e}" if history else "n/a"
+            print(f"model {i}: {len(history)} epochs, last loss {last}", flush=True)
+    return {i: model_payload(m) for i, m in zip(indices, models, strict=True)}
