@@ -71,16 +71,18 @@ class StackedFlowMaps(nn.Module):
         """The M models as FlowMapMLPs (on this module's device and dtype)."""
         models = []
         for m in range(len(self.weights[0])):
-            model = FlowMapMLP(self.dim, self.widths, self.normalize)
+            model = FlowMapMLP(self.dim, self.widths, self.normalize).to(
+                self.weights[0].device, self.weights[0].dtype
+            )  # first, so that the scaling buffers are copied at full precision
             linears = [lin for lin in model.net if isinstance(lin, nn.Linear)]
             with torch.no_grad():
                 for lin, w, b in zip(linears, self.weights, self.biases, strict=True):
-                    lin.weight = nn.Parameter(w[m].T.clone())
+                    lin.weight = nn.Parameter(w[m].T.clone(memory_format=torch.contiguous_format))
                     lin.bias = nn.Parameter(b[m, 0].clone())
                 if self.normalize:
                     for name in ("in_shift", "in_scale", "out_scale"):
                         getattr(model, name).copy_(getattr(self, name)[m, 0])
-            models.append(model.to(self.weights[0].device, self.weights[0].dtype))
+            models.append(model)
         return models
 
 
@@ -147,7 +149,7 @@ class _State:
     elapsed: float
     active: Tensor  # still training (not yet at loss_tol)
     n_losses: Tensor  # epochs whose loss belongs to the model's history
-    losses: list[Tensor]  # per epoch, (M,)
+    losses: list[Tensor]  # per block of epochs, (n_epochs, M)
     best_val: Tensor
     best: list[Tensor] | None
 
@@ -157,7 +159,7 @@ class _State:
             {"epoch": self.epoch, "elapsed": self.elapsed, "best_val": self.best_val.cpu()}
             | cpu
             | {
-                "losses": [x.cpu() for x in self.losses],
+                "losses": [torch.cat(self.losses).cpu()] if self.losses else [],
                 "best": None if self.best is None else [b.cpu() for b in self.best],
             }
         )
@@ -268,7 +270,7 @@ def train_stacked(
             has_best = torch.isfinite(state.best_val)
             for p, b in zip(stack.parameters(), state.best, strict=True):
                 p.copy_(torch.where(_expand(has_best, p), b, p))
-    losses = torch.stack(state.losses).cpu() if state.losses else torch.zeros(0, n)
+    losses = torch.cat(state.losses).cpu() if state.losses else torch.zeros(0, n)
     return stack.to_models(), [
         losses[:k, m].tolist() for m, k in enumerate(state.n_losses.tolist())
     ]
@@ -279,11 +281,36 @@ def _expand(flags: Tensor, like: Tensor) -> Tensor:
     return flags.view(-1, *([1] * (like.ndim - 1)))
 
 
+def _epoch(run: _Run, state: _State, rows: Tensor, mask: Tensor) -> Tensor:
+    """One Adam step of every model still training, on its minibatch rows (M, B); returns the
+    per-model losses (M,). Nothing waits for the device: training models are told apart by
+    masks, not by reading their losses back."""
+    run.opt.zero_grad(set_to_none=True)
+    loss = stacked_loss(run.stack, run.data.flat[rows], mask, run.cfg.mean_weight)
+    state.n_losses += state.active
+    state.active &= loss.detach() > run.cfg.loss_tol
+    (loss * state.active).sum().backward()
+    _freeze_converged(run.opt, state.active)
+    run.opt.step()
+    return loss.detach()
+
+
+def _freeze_converged(opt: torch.optim.Adam, active: Tensor) -> None:
+    """Zero the Adam moments of the models that reached loss_tol: with their gradients masked to
+    zero as well, Adam's step leaves their weights exactly as they are (as if stopped)."""
+    params = [p for group in opt.param_groups for p in group["params"] if p in opt.state]
+    if params:
+        keep = active.to(params[0].dtype)
+        masks = [_expand(keep, p) for p in params]
+        torch._foreach_mul_([opt.state[p]["exp_avg"] for p in params], masks)
+        torch._foreach_mul_([opt.state[p]["exp_avg_sq"] for p in params], masks)
+
+
 def _run_epochs(run: _Run, state: _State, progress: bool) -> None:
     """The Adam loop over all models at once, in blocks of _BLOCK epochs; mutates ``state``."""
     from tqdm.auto import tqdm
 
-    cfg, data, params = run.cfg, run.data, list(run.stack.parameters())
+    cfg, data = run.cfg, run.data
     start = time.perf_counter() - state.elapsed
     bar = tqdm(total=cfg.max_epochs, initial=state.epoch, disable=not progress, leave=False)
     while state.epoch < cfg.max_epochs and bool(state.active.any()):
@@ -293,25 +320,17 @@ def _run_epochs(run: _Run, state: _State, progress: bool) -> None:
         rows, mask = _draw_batches(run.gens, data, cfg.batch_size, n_block)
         rows, mask = rows.to(data.flat.device), mask.to(data.flat.device, data.flat.dtype)
         last_checkpoint = state.epoch // cfg.checkpoint_every
+        block = []
         for e in range(n_block):
-            loss = stacked_loss(run.stack, data.flat[rows[e]], mask, cfg.mean_weight)
-            state.losses.append(loss.detach())
-            state.n_losses += state.active
-            state.active &= loss.detach() > cfg.loss_tol
-            run.opt.zero_grad(set_to_none=True)
-            loss.sum().backward()
-            before = [p.detach().clone() for p in params]
-            run.opt.step()
-            with torch.no_grad():  # a model that reached loss_tol keeps its weights
-                for p, old in zip(params, before, strict=True):
-                    p.copy_(torch.where(_expand(state.active, p), p, old))
+            block.append(_epoch(run, state, rows[e], mask))
             state.epoch += 1
             if run.val is not None and state.epoch % cfg.val_every == 0:
                 _track_best(run, state)
+        state.losses.append(torch.stack(block))
         state.elapsed = time.perf_counter() - start
         if run.checkpoint is not None and state.epoch // cfg.checkpoint_every > last_checkpoint:
             run.save(state)  # at a block's end: the generators are where the next block starts
-        worst = state.losses[-1].masked_fill(~state.active, 0).max()
+        worst = state.losses[-1][-1].masked_fill(~state.active, 0).max()
         bar.set_postfix(loss=f"{float(worst):.2e}", training=int(state.active.sum()))
         bar.update(n_block)
     bar.close()

@@ -111,15 +111,27 @@ def test_interrupted_hierarchy_training_resumes(tmp_path):
 
 
 @pytest.mark.mpi(min_size=2)
-def test_two_ranks_give_serial_models(tmp_path_factory):
+@pytest.mark.parametrize("stacked", [False, True])
+def test_two_ranks_give_serial_models(tmp_path_factory, stacked):
+    """Each rank trains its share (stacked: together); root gets the one-by-one serial models."""
+    import dataclasses
+
     from partime.comm import SerialComm, from_env
 
     comm = from_env("mpi")
     data = tiny_data()
-    parallel = train_hierarchy(data, DT, CONFIG, comm=comm)
+    parallel = train_hierarchy(data, DT, dataclasses.replace(CONFIG, stacked=stacked), comm=comm)
     if comm.is_root:
         serial = train_hierarchy(data, DT, CONFIG, comm=SerialComm())
-        assert _same(parallel, serial)
+        assert (
+            _same(parallel, serial)
+            if not stacked
+            else all(
+                torch.allclose(p, q, rtol=1e-5, atol=1e-6)
+                for a, b in zip(parallel.models, serial.models, strict=True)
+                for p, q in zip(a.parameters(), b.parameters(), strict=True)
+            )
+        )
     else:
         assert parallel is None
 
@@ -133,7 +145,7 @@ def test_distributed_training_under_mpiexec():
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    assert "1 passed" in proc.stdout
+    assert "2 passed" in proc.stdout
 
 
 def test_chunk_trajectories_pieces_share_end_states():
