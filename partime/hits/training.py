@@ -70,7 +70,11 @@ class HierarchyConfig:
             raise ValueError(f"time_budget must be positive seconds or None: {self.time_budget}")
         if self.dtype not in ("float32", "float64"):
             raise ValueError(f"dtype must be 'float32' or 'float64', got {self.dtype!r}")
-        if torch.device(self.device).type == "cuda" and not torch.cuda.is_available():
+        try:
+            device = torch.device(self.device)
+        except (RuntimeError, TypeError) as err:
+            raise ValueError(f"device must name a torch device, got {self.device!r}") from err
+        if device.type == "cuda" and not torch.cuda.is_available():
             raise ValueError(f"device {self.device!r} asked for, but CUDA is not available")
         if not isinstance(self.train, FlowMapTrainConfig):
             raise TypeError(f"train must be a FlowMapTrainConfig, got {type(self.train)}")

@@ -3,23 +3,35 @@
 from __future__ import annotations
 
 import pytest
+import torch
 
 from partime.cli.main import main
 from partime.hits import HierarchyPropagator, load_hierarchy
 
 
-def test_train_hits_saves_a_cross_validated_hierarchy(tmp_path, monkeypatch, capsys):
+@pytest.mark.parametrize(
+    ("extra", "dtype", "checkpoints"),
+    [
+        ([], torch.float32, ["model00_step1.pt", "model01_step4.pt"]),
+        (["--stacked", "--dtype", "float64"], torch.float64, ["stacked_models00-01_lr0.pt"]),
+    ],
+    ids=["one-by-one", "stacked-float64"],
+)
+def test_train_hits_saves_a_cross_validated_hierarchy(
+    tmp_path, monkeypatch, capsys, extra, dtype, checkpoints
+):
     monkeypatch.setenv("PARTIME_CACHE", str(tmp_path / "cache"))
     out = tmp_path / "h.pt"
     argv = ["train", "hits", "hyperbolic", "--out", str(out), "--steps", "1,4", "--widths", "8"]
     argv += ["--max-epochs", "30", "--n-train", "16", "--n-val", "4", "--batch-size", "8"]
-    argv += ["--val-every", "10", "--backend", "serial", "--no-progress"]
+    argv += ["--val-every", "10", "--backend", "serial", "--no-progress", *extra]
     assert main(argv) == 0
     assert "cross-validated range" in capsys.readouterr().out
     hierarchy = load_hierarchy(out, dim=2)
     assert hierarchy.steps == [1, 4] and hierarchy.system == "hyperbolic"
     assert hierarchy.selected is not None
-    assert len(list((tmp_path / "h.pt.ckpt").glob("model*.pt"))) == 2
+    assert all(next(m.parameters()).dtype == dtype for m in hierarchy.models)
+    assert sorted(p.name for p in (tmp_path / "h.pt.ckpt").iterdir()) == checkpoints
     assert HierarchyPropagator(hierarchy).dim == 2
 
 
@@ -31,6 +43,7 @@ def test_train_hits_saves_a_cross_validated_hierarchy(tmp_path, monkeypatch, cap
         (["--widths", "0"], "widths"),
         (["--lr-stages", "1,0"], "lr_stages must be positive"),
         (["--workers", "2"], "need --backend ray"),
+        (["--device", "gpu0"], "device must name a torch device"),
         (["--backend", "ray", "--workers", "0"], "--workers must be a positive integer"),
     ],
 )
