@@ -55,7 +55,7 @@ def test_stacked_equals_one_by_one(data, options):
     stacked = train_hierarchy(train, DT, dataclasses.replace(config, stacked=True), val_data=val)
     assert _max_diff(serial, stacked) < 1e-9
     untrained = init_model(0, 2, config)
-    moved = serial.models[0].net[0].weight.detach() - untrained.net[0].weight
+    moved = (serial.models[0].net[0].weight - untrained.net[0].weight).detach()
     assert float(moved.abs().max()) > 1e-3
 
 
