@@ -99,6 +99,7 @@ class _Windows:
 
     @classmethod
     def build(cls, windows: Sequence[Tensor], device: torch.device, dtype: torch.dtype):
+        """From each model's windows (n_m, frames, dim), on ``device`` in ``dtype``."""
         counts = [int(w.shape[0]) for w in windows]
         offsets = [sum(counts[:m]) for m in range(len(counts))]
         flat = torch.cat(list(windows)).to(device, dtype)
@@ -126,7 +127,9 @@ def stacked_loss(model: nn.Module, windows: Tensor, mask: Tensor, mean_weight: f
     return mean_weight * mean + (1.0 - mean_weight) * err.amax(dim=(1, 2, 3))
 
 
-def _draw_batches(gens: list[torch.Generator], data: _Windows, batch: int, n_epochs: int):
+def _draw_batches(
+    gens: list[torch.Generator], data: _Windows, batch: int, n_epochs: int
+) -> tuple[Tensor, Tensor]:
     """Minibatch rows (n_epochs, M, B) into ``data.flat`` — each model's from its own generator,
     the same draws as ``train_flow_map`` — and the (M, B) mask of real (not padding) rows."""
     size = min(batch, max(data.counts))
@@ -154,17 +157,19 @@ class _State:
     best: list[Tensor] | None
 
     def to_blob(self) -> dict:
-        cpu = {k: v.cpu() for k, v in (("active", self.active), ("n_losses", self.n_losses))}
-        return (
-            {"epoch": self.epoch, "elapsed": self.elapsed, "best_val": self.best_val.cpu()}
-            | cpu
-            | {
-                "losses": [torch.cat(self.losses).cpu()] if self.losses else [],
-                "best": None if self.best is None else [b.cpu() for b in self.best],
-            }
-        )
+        """The state as CPU tensors, for a checkpoint."""
+        return {
+            "epoch": self.epoch,
+            "elapsed": self.elapsed,
+            "active": self.active.cpu(),
+            "n_losses": self.n_losses.cpu(),
+            "losses": [torch.cat(self.losses).cpu()] if self.losses else [],
+            "best_val": self.best_val.cpu(),
+            "best": None if self.best is None else [b.cpu() for b in self.best],
+        }
 
     def load_blob(self, blob: dict, device: torch.device) -> None:
+        """Restore what ``to_blob`` saved, onto ``device``."""
         self.epoch, self.elapsed = int(blob["epoch"]), float(blob["elapsed"])
         self.active, self.n_losses = blob["active"].to(device), blob["n_losses"].to(device)
         self.best_val = blob["best_val"].to(device)

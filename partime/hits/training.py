@@ -128,7 +128,9 @@ def model_data(data: Tensor | None, index: int, config: HierarchyConfig) -> Tens
     return chunk_trajectories(data, config.train.n_forward * config.steps[index] + 1)
 
 
-def stage_config(config: HierarchyConfig, stage: int, seed: int, budget: float | None):
+def stage_config(
+    config: HierarchyConfig, stage: int, seed: int, budget: float | None
+) -> FlowMapTrainConfig:
     """FlowMapTrainConfig of learning-rate stage ``stage`` for the model seeded ``seed``."""
     epochs = stage_epochs(config.train.max_epochs, len(config.lr_stages))
     return dataclasses.replace(
