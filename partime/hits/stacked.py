@@ -24,9 +24,7 @@ from torch import Tensor, nn
 from partime.hits.training import HierarchyConfig, init_model, model_data, stage_config
 from partime.steppers.neural import FlowMapMLP, FlowMapTrainConfig, model_payload, training_windows
 
-# Epochs run between two host synchronisations (time budget, progress): indices for them are
-# drawn in one go on the CPU while the device works.
-_BLOCK = 100
+_BLOCK = 100  # epochs between host syncs (budget, progress); their minibatches drawn at once
 
 
 class StackedFlowMaps(nn.Module):
@@ -158,13 +156,11 @@ class _State:
 
     def to_blob(self) -> dict:
         """The state as CPU tensors, for a checkpoint."""
-        return {
+        tensors = {k: getattr(self, k).cpu() for k in ("active", "n_losses", "best_val")}
+        return tensors | {
             "epoch": self.epoch,
             "elapsed": self.elapsed,
-            "active": self.active.cpu(),
-            "n_losses": self.n_losses.cpu(),
             "losses": [torch.cat(self.losses).cpu()] if self.losses else [],
-            "best_val": self.best_val.cpu(),
             "best": None if self.best is None else [b.cpu() for b in self.best],
         }
 
@@ -187,7 +183,7 @@ class _Run:
     cfg: FlowMapTrainConfig
     opt: torch.optim.Optimizer
     gens: list[torch.Generator]
-    identity: dict  # options and seeds a checkpoint must match to be resumed
+    identity: dict  # options and seeds a checkpoint must match to be resumed (not budgets)
     checkpoint: Path | None
 
     def save(self, state: _State) -> None:
@@ -223,7 +219,6 @@ class _Run:
         state.load_blob(blob["state"], self.data.flat.device)
 
 
-# Options that must match when a checkpoint is resumed (budgets may change between runs).
 _RESUME_KEYS = ("n_forward", "lr", "batch_size", "mean_weight", "loss_tol")
 
 
