@@ -13,7 +13,7 @@ from collections.abc import Callable
 from partime.hits.hierarchy import default_steps
 from partime.hits.training import HierarchyConfig
 from partime.hits.workflow import DataSizes
-from partime.steppers.neural import FlowMapTrainConfig
+from partime.steppers.neural import ACTIVATIONS, FlowMapTrainConfig
 
 
 def _int_tuple(text: str) -> tuple[int, ...]:
@@ -90,6 +90,12 @@ def add_hierarchy_arguments(parser: argparse.ArgumentParser, max_epochs: int = 1
     )
     parser.add_argument("--device", default="cpu", help="where to train: cpu, cuda, cuda:1, ...")
     parser.add_argument("--dtype", default="float32", choices=("float32", "float64"))
+    parser.add_argument(
+        "--activation",
+        default="relu",
+        choices=tuple(ACTIVATIONS),
+        help="nonlinearity of every MLP (default relu, the paper's)",
+    )
     parser.add_argument("--n-train", type=int, default=None, help="training trajectories")
     parser.add_argument("--n-val", type=int, default=None, help="validation trajectories")
     parser.add_argument("--n-test", type=int, default=None, help="test trajectories")
@@ -118,6 +124,7 @@ def hierarchy_config(args: argparse.Namespace) -> HierarchyConfig:
         device=args.device,
         dtype=args.dtype,
         stacked=args.stacked,
+        activation=args.activation,
     )
 
 

@@ -37,12 +37,14 @@ class StackedFlowMaps(nn.Module):
             raise ValueError("StackedFlowMaps needs at least one model")
         first = models[0]
         for m in models:
-            if (m.dim, m.widths, m.normalize) != (first.dim, first.widths, first.normalize):
+            if m.extra_repr() != first.extra_repr():
                 raise ValueError(
                     "stacked models must share one architecture: "
                     f"{first.extra_repr()} vs {m.extra_repr()}"
                 )
         self.dim, self.widths, self.normalize = first.dim, first.widths, first.normalize
+        self.activation = first.activation
+        self.act = first.net[1]  # the (stateless) activation module between the layers
         layers = [[lin for lin in m.net if isinstance(lin, nn.Linear)] for m in models]
         self.weights = nn.ParameterList(
             nn.Parameter(torch.stack([m[k].weight.detach().T for m in layers]).contiguous())
@@ -62,14 +64,14 @@ class StackedFlowMaps(nn.Module):
         for k, (w, b) in enumerate(zip(self.weights, self.biases, strict=True)):
             h = torch.baddbmm(b, h, w)
             if k < last:
-                h = torch.relu(h)
+                h = self.act(h)
         return x + (self.out_scale * h if self.normalize else h)
 
     def to_models(self) -> list[FlowMapMLP]:
         """The M models as FlowMapMLPs (on this module's device and dtype)."""
         models = []
         for m in range(len(self.weights[0])):
-            model = FlowMapMLP(self.dim, self.widths, self.normalize).to(
+            model = FlowMapMLP(self.dim, self.widths, self.normalize, self.activation).to(
                 self.weights[0].device, self.weights[0].dtype
             )  # first, so that the scaling buffers are copied at full precision
             linears = [lin for lin in model.net if isinstance(lin, nn.Linear)]
@@ -201,18 +203,13 @@ class _Run:
             blob = torch.load(path, map_location="cpu", weights_only=True)
             identity = blob["identity"]
         except Exception as err:
-            raise ValueError(
-                f"{path} is not a readable stacked training checkpoint ({err})"
-            ) from err
+            raise ValueError(f"{path} is not a readable stacked checkpoint ({err})") from err
         if identity != self.identity:
             raise ValueError(
                 f"checkpoint {path} was written by another run ({identity}) than this one "
                 f"({self.identity}); delete it or use the same options"
             )
-        try:
-            self.stack.load_state_dict(blob["model"])
-        except RuntimeError as err:
-            raise ValueError(f"checkpoint {path} holds a different architecture ({err})") from err
+        self.stack.load_state_dict(blob["model"])  # the identity holds the architecture
         self.opt.load_state_dict(blob["optimizer"])
         for gen, rng in zip(self.gens, blob["rng"], strict=True):
             gen.set_state(rng)
@@ -245,6 +242,7 @@ def train_stacked(
     device, dtype, n = param.device, param.dtype, len(models)
     stack = StackedFlowMaps(models).to(device, dtype)
     identity = {k: getattr(config, k) for k in _RESUME_KEYS} | {"seeds": [int(s) for s in seeds]}
+    identity["architecture"] = models[0].extra_repr()
     run = _Run(
         stack,
         _Windows.build(windows, device, dtype),

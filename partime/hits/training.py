@@ -16,6 +16,7 @@ from torch import Tensor
 from partime.comm import Comm, SerialComm
 from partime.hits.hierarchy import Hierarchy, default_steps
 from partime.steppers.neural import (
+    ACTIVATIONS,
     FlowMapMLP,
     FlowMapTrainConfig,
     model_from_payload,
@@ -39,7 +40,8 @@ class HierarchyConfig:
     lr constant, ``(1.0,)``); ``device`` and ``dtype`` the models train on (the saved models
     come back to the CPU in that dtype); ``stacked``: a rank trains its share of the models
     together in batched matrix products (``partime.hits.stacked``; the same models up to
-    rounding, one loop instead of one per model: the way to use a GPU)."""
+    rounding, one loop instead of one per model: the way to use a GPU); ``activation`` of
+    every MLP (a key of ``ACTIVATIONS``; ReLU is the paper's)."""
 
     steps: tuple[int, ...] = default_steps()
     widths: tuple[int, ...] = (128, 128, 128)
@@ -51,6 +53,7 @@ class HierarchyConfig:
     device: str = "cpu"
     dtype: str = "float32"
     stacked: bool = False
+    activation: str = "relu"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "steps", tuple(self.steps))
@@ -76,6 +79,10 @@ class HierarchyConfig:
             raise ValueError(f"device must name a torch device, got {self.device!r}") from err
         if device.type == "cuda" and not torch.cuda.is_available():
             raise ValueError(f"device {self.device!r} asked for, but CUDA is not available")
+        if self.activation not in ACTIVATIONS:
+            raise ValueError(
+                f"unknown activation {self.activation!r}; known: {', '.join(ACTIVATIONS)}"
+            )
         if not isinstance(self.train, FlowMapTrainConfig):
             raise TypeError(f"train must be a FlowMapTrainConfig, got {type(self.train)}")
 
@@ -116,7 +123,7 @@ def init_model(index: int, dim: int, config: HierarchyConfig) -> FlowMapMLP:
     """Model ``index`` with its seeded initial weights, on ``config.device`` and ``dtype``."""
     with torch.random.fork_rng():  # seeded init without touching the caller's global RNG
         torch.manual_seed(config.train.seed + index)
-        model = FlowMapMLP(dim, config.widths, config.normalize)
+        model = FlowMapMLP(dim, config.widths, config.normalize, config.activation)
     return model.to(torch.device(config.device), getattr(torch, config.dtype))
 
 

@@ -16,6 +16,7 @@ from torch import Tensor, nn
 from partime.steppers.compose import StepperCover
 
 __all__ = [
+    "ACTIVATIONS",
     "FlowMapMLP",
     "FlowMapTrainConfig",
     "NeuralStepper",
@@ -31,18 +32,27 @@ __all__ = [
 STEPPER_FORMAT = "partime.neural_stepper"
 FORMAT_VERSION = 1
 
+# Nonlinearities between the layers of a FlowMapMLP. ReLU is the paper's; a smooth one (tanh)
+# gives a smooth flow map whose Jacobian can be fitted (``partime.steppers.jacobian_fit``).
+ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "tanh": nn.Tanh, "silu": nn.SiLU}
+
 
 class FlowMapMLP(nn.Module):
     """Residual MLP flow map: ``forward(x) = x + MLP(x)``, x (batch, dim).
 
-    MLP is [dim, *widths, dim] with ReLU between layers and none after the last (SEEDS S1).
+    MLP is [dim, *widths, dim] with ``activation`` (a key of ACTIVATIONS; ReLU as in SEEDS S1)
+    between layers and none after the last.
     With ``normalize=True`` (not in the paper; off by default) the MLP sees
     ``(x - in_shift) / in_scale`` and its output is multiplied by ``out_scale`` (per-dimension
     buffers, saved with the model, set by ``set_scaling``), for states far from unit size.
     """
 
     def __init__(
-        self, dim: int, widths: Sequence[int] = (128, 128, 128), normalize: bool = False
+        self,
+        dim: int,
+        widths: Sequence[int] = (128, 128, 128),
+        normalize: bool = False,
+        activation: str = "relu",
     ) -> None:
         super().__init__()
         if not isinstance(dim, int) or dim < 1:
@@ -50,15 +60,20 @@ class FlowMapMLP(nn.Module):
         widths = tuple(widths)
         if not widths or any(not isinstance(w, int) or w < 1 for w in widths):
             raise ValueError(f"FlowMapMLP: widths must be positive integers, got {widths!r}")
+        if activation not in ACTIVATIONS:
+            raise ValueError(
+                f"FlowMapMLP: unknown activation {activation!r}; known: {', '.join(ACTIVATIONS)}"
+            )
         sizes = (dim, *widths, dim)
         layers: list[nn.Module] = []
         for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
             layers.append(nn.Linear(n_in, n_out))
             if i < len(sizes) - 2:
-                layers.append(nn.ReLU())
+                layers.append(ACTIVATIONS[activation]())
         self.net = nn.Sequential(*layers)
         self.dim = dim
         self.widths = widths
+        self.activation = activation
         self.normalize = bool(normalize)
         if self.normalize:  # identity until set_scaling; buffers only then, so old files load
             self.register_buffer("in_shift", torch.zeros(dim))
@@ -84,7 +99,10 @@ class FlowMapMLP(nn.Module):
         self.out_scale.copy_(steps.std(0).clamp(min=floor))
 
     def extra_repr(self) -> str:
-        return f"dim={self.dim}, widths={self.widths}, normalize={self.normalize}"
+        return (
+            f"dim={self.dim}, widths={self.widths}, normalize={self.normalize}, "
+            f"activation={self.activation!r}"
+        )
 
 
 def model_payload(model: FlowMapMLP) -> dict[str, Any]:
@@ -95,6 +113,7 @@ def model_payload(model: FlowMapMLP) -> dict[str, Any]:
         "dim": model.dim,
         "widths": list(model.widths),
         "normalize": model.normalize,
+        "activation": model.activation,
         "dtype": str(next(model.parameters()).dtype).removeprefix("torch."),
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
     }
@@ -104,7 +123,12 @@ def model_from_payload(payload: Any, path: str | Path) -> FlowMapMLP:
     """Rebuild a FlowMapMLP from ``model_payload`` output; ValueError naming ``path`` if bad."""
     try:
         widths = tuple(int(w) for w in payload["widths"])
-        model = FlowMapMLP(int(payload["dim"]), widths, bool(payload.get("normalize", False)))
+        model = FlowMapMLP(
+            int(payload["dim"]),
+            widths,
+            bool(payload.get("normalize", False)),
+            str(payload.get("activation", "relu")),  # files written before the option: ReLU
+        )
         model.load_state_dict(payload["state_dict"])
         return model.to(getattr(torch, payload.get("dtype", "float32")))
     except (KeyError, TypeError, RuntimeError, AttributeError, ValueError) as err:
@@ -307,6 +331,7 @@ def train_flow_map(
     gen = torch.Generator().manual_seed(cfg.seed)
     state = {"epoch": 0, "elapsed": 0.0, "history": [], "best_val": float("inf")}
     state |= {"best_state": None, "converged": False, "stride": stride}
+    state["architecture"] = model.extra_repr()
     if checkpoint is not None and Path(checkpoint).is_file():
         _resume(checkpoint, cfg, state, model, opt, gen)
     _run_epochs(model, windows, val, cfg, state, opt, gen, checkpoint, progress)
@@ -371,15 +396,15 @@ def _resume(path, cfg, state, model, opt, gen) -> None:
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
         saved = blob["config"]
-        stride = blob["state"]["stride"]
+        saved |= {k: blob["state"].get(k) for k in ("stride", "architecture")}
     except Exception as err:
         raise ValueError(f"{path} is not a readable flow-map training checkpoint ({err})") from err
     wanted = {k: getattr(cfg, k) for k in _RESUME_KEYS}
-    if saved != wanted or stride != state["stride"]:
+    wanted |= {k: state[k] for k in ("stride", "architecture")}
+    if saved != wanted:
         raise ValueError(
-            f"checkpoint {path} was written with other options "
-            f"({saved}, stride {stride}) than this run ({wanted}, stride {state['stride']}); "
-            "delete it or use the same options"
+            f"checkpoint {path} was written with other options ({saved}) than this run "
+            f"({wanted}); delete it or use the same options"
         )
     try:
         model.load_state_dict(blob["model"])

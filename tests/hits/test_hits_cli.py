@@ -10,15 +10,20 @@ from partime.hits import HierarchyPropagator, load_hierarchy
 
 
 @pytest.mark.parametrize(
-    ("extra", "dtype", "checkpoints"),
+    ("extra", "dtype", "activation", "checkpoints"),
     [
-        ([], torch.float32, ["model00_step1.pt", "model01_step4.pt"]),
-        (["--stacked", "--dtype", "float64"], torch.float64, ["stacked_models00-01_lr0.pt"]),
+        ([], torch.float32, "relu", ["model00_step1.pt", "model01_step4.pt"]),
+        (
+            ["--stacked", "--dtype", "float64", "--activation", "tanh"],
+            torch.float64,
+            "tanh",
+            ["stacked_models00-01_lr0.pt"],
+        ),
     ],
-    ids=["one-by-one", "stacked-float64"],
+    ids=["one-by-one", "stacked-float64-tanh"],
 )
 def test_train_hits_saves_a_cross_validated_hierarchy(
-    tmp_path, monkeypatch, capsys, extra, dtype, checkpoints
+    tmp_path, monkeypatch, capsys, extra, dtype, activation, checkpoints
 ):
     monkeypatch.setenv("PARTIME_CACHE", str(tmp_path / "cache"))
     out = tmp_path / "h.pt"
@@ -31,6 +36,7 @@ def test_train_hits_saves_a_cross_validated_hierarchy(
     assert hierarchy.steps == [1, 4] and hierarchy.system == "hyperbolic"
     assert hierarchy.selected is not None
     assert all(next(m.parameters()).dtype == dtype for m in hierarchy.models)
+    assert all(m.activation == activation for m in hierarchy.models)
     assert sorted(p.name for p in (tmp_path / "h.pt.ckpt").iterdir()) == checkpoints
     assert HierarchyPropagator(hierarchy).dim == 2
 

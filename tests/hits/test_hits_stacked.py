@@ -45,8 +45,12 @@ def _max_diff(a, b) -> float:
 
 @pytest.mark.parametrize(
     "options",
-    [{}, {"normalize": True, "all_windows": True, "lr_stages": (1.0, 0.1)}],
-    ids=["paper", "scaled-all-windows-two-stages"],
+    [
+        {},
+        {"normalize": True, "all_windows": True, "lr_stages": (1.0, 0.1)},
+        {"activation": "tanh"},
+    ],
+    ids=["paper", "scaled-all-windows-two-stages", "tanh"],
 )
 def test_stacked_equals_one_by_one(data, options):
     train, val = data
@@ -89,6 +93,9 @@ def test_interrupted_stacked_training_resumes(data, tmp_path):
     other = dataclasses.replace(config, train=dataclasses.replace(TRAIN, lr=1e-2))
     with pytest.raises(ValueError, match="another run"):
         train_hierarchy(train, DT, other, val_data=val, checkpoint_dir=tmp_path)
+    tanh = dataclasses.replace(config, activation="tanh")  # same weight shapes
+    with pytest.raises(ValueError, match="another run.*activation='tanh'"):
+        train_hierarchy(train, DT, tanh, val_data=val, checkpoint_dir=tmp_path)
 
 
 def test_stacked_module_round_trip_and_bad_inputs():
@@ -106,6 +113,8 @@ def test_stacked_module_round_trip_and_bad_inputs():
         StackedFlowMaps([])
     with pytest.raises(ValueError, match="dtype"):
         HierarchyConfig(dtype="float16")
+    with pytest.raises(ValueError, match="unknown activation 'elu'"):
+        HierarchyConfig(activation="elu")
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error without CUDA")

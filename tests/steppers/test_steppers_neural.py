@@ -53,6 +53,20 @@ def test_bad_architecture_rejected():
         FlowMapMLP(0)
     with pytest.raises(ValueError, match="widths"):
         FlowMapMLP(2, (16, 0))
+    with pytest.raises(ValueError, match="unknown activation 'sigmoid'; known: relu, tanh"):
+        FlowMapMLP(2, activation="sigmoid")
+
+
+def test_tanh_activation_saved_and_loaded(tmp_path):
+    torch.manual_seed(0)
+    model = FlowMapMLP(2, (16, 16), activation="tanh")
+    assert [type(m).__name__ for m in model.net] == ["Linear", "Tanh", "Linear", "Tanh", "Linear"]
+    path = tmp_path / "tanh.pt"
+    NeuralStepper(model, 0.04).save(path)
+    loaded = NeuralStepper.load(path)
+    assert loaded.model.activation == "tanh"
+    x = torch.randn(5, 2)
+    assert torch.equal(loaded.model(x), model(x))
 
 
 def test_windows_take_frame_zero_and_multiples_of_stride(data):
@@ -130,6 +144,9 @@ def test_interrupted_training_resumes_identically(tmp_path, data):
         assert torch.equal(a, b)
     with pytest.raises(ValueError, match="other options"):
         train_flow_map(_model(), data, 4, max_epochs=60, checkpoint=ckpt, **opts)
+    tanh = FlowMapMLP(2, (32, 32), activation="tanh")  # same shapes, other architecture
+    with pytest.raises(ValueError, match="other options.*activation='tanh'"):
+        train_flow_map(tanh, data, 2, max_epochs=60, checkpoint=ckpt, **opts)
 
 
 def test_validation_keeps_best_model(data):
