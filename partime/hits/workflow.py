@@ -5,14 +5,19 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
+import torch
 from torch import Tensor
 
 from partime.comm import Comm, SerialComm
 from partime.hits.coupling import cross_validate_range, forecast_mse
 from partime.hits.hierarchy import Hierarchy
 from partime.hits.training import HierarchyConfig, chunk_trajectories, train_hierarchy
+from partime.steppers.base import Propagator
+from partime.steppers.jacobian_fit import JacobianFitConfig, fit_flow_map, propagator_targets
+from partime.steppers.neural import FlowMapMLP
 
 
 @dataclasses.dataclass(frozen=True)
@@ -140,3 +145,41 @@ def train_pint_hierarchy(
     for model in hierarchy.models:
         model.double()
     return hierarchy
+
+
+# Every FIT_STRIDE-th state of the training trajectories is a fit state: on Lorenz (5121
+# points each) 4096 states generalized as well as 20480 (held-out errors) at a fifth of the cost.
+FIT_STRIDE = 160
+
+
+def fit_pint_hierarchy(
+    reference: Propagator,
+    steps: Sequence[int],
+    dt: float,
+    fit: JacobianFitConfig | None = None,
+    *,
+    widths: Sequence[int] = (128, 128, 128),
+    activation: str = "tanh",
+    states: Tensor | None = None,
+    system: str = "lorenz",
+    progress: bool = False,
+) -> Hierarchy:
+    """A float64 hierarchy whose model of step ``steps[i]·dt`` is fitted to ``reference`` (the
+    parareal fine propagator) over that interval: values and Jacobians at ``states`` (N, dim),
+    by default every ``FIT_STRIDE``-th state of 128 training trajectories of ``system``.
+    Matching the fine Jacobian is what makes parareal with this coarse converge in few
+    iterations (``partime.steppers.jacobian_fit``). The whole range is selected."""
+    fit = fit or JacobianFitConfig()
+    if states is None:
+        states = load_split(system, "train", 128, None)[:, ::FIT_STRIDE]
+        states = states.reshape(-1, reference.dim)
+    models = []
+    for index, step in enumerate(steps):
+        targets = propagator_targets(reference, states.double(), step * dt)
+        with torch.random.fork_rng():  # seeded init without touching the caller's global RNG
+            torch.manual_seed(fit.seed + index)
+            model = FlowMapMLP(reference.dim, widths, normalize=True, activation=activation)
+        model.double()
+        fit_flow_map(model, targets, dataclasses.replace(fit, seed=fit.seed + index), progress)
+        models.append(model)
+    return Hierarchy(models, list(steps), dt, system, selected=(0, len(models) - 1))

@@ -75,3 +75,41 @@ def test_train_hits_unknown_system(tmp_path, capsys):
     argv = ["train", "hits", "nosuch", "--out", str(tmp_path / "h.pt"), "--backend", "serial"]
     assert main(argv) == 2
     assert "unknown system" in capsys.readouterr().err
+
+
+def test_train_coarse_fits_a_parareal_coarse_that_solve_accepts(tmp_path, monkeypatch, capsys):
+    import json
+
+    monkeypatch.setenv("PARTIME_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "vdp_coarse.pt"
+    argv = ["train", "coarse", "vdp", "--out", str(out), "--fine", "rk4:0.01", "--slice", "0.5"]
+    argv += ["--widths", "16,16", "--epochs", "200", "--lbfgs", "25", "--n-traj", "8"]
+    argv += ["--stride", "20", "--lr", "3e-3", "--no-progress"]
+    assert main(argv) == 0
+    assert "Jacobian rms error" in capsys.readouterr().out
+    hierarchy = load_hierarchy(out, dim=2)
+    assert hierarchy.steps == [50] and hierarchy.models[0].activation == "tanh"
+    solve = ["solve", "vdp", "--t-end", "4", "--slices", "8", "--fine", "rk4:0.01", "--batch", "2"]
+    solve += ["--coarse", f"hits:{out}", "--compare-serial", "--no-progress", "--json"]
+    assert main(solve) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["converged"] and summary["max_abs_err_vs_serial"] < 1e-8
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--slice", "0.505"], "not a whole number of data steps"),
+        (["--slice", "0.5", "--fine", "rk9:0.1"], "unknown propagator kind"),
+        (["--slice", "0.5", "--epochs", "0"], "epochs must be a positive integer"),
+        (["--slice", "0.5", "--stride", "0"], "need --stride >= 1"),
+    ],
+)
+def test_train_coarse_bad_options(tmp_path, capsys, extra, message):
+    argv = ["train", "coarse", "vdp", "--out", str(tmp_path / "c.pt"), "--fine", "rk4:0.01"]
+    argv = [*argv, *extra]
+    if argv.count("--fine") == 2:
+        i = argv.index("--fine")
+        del argv[i : i + 2]
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
