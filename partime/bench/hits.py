@@ -67,7 +67,8 @@ PINT_TOL = 1e-11  # one decade below the 1e-10 error target (as bench pint)
 PINT_REPEATS = 3
 # The Jacobian-fitted coarse (``fit_pint_hierarchy``, JacobianFitConfig's defaults): Jacobian
 # weight 100 took K from 9 (weight 1) and 8 (weight 10) to 7 with 6000 Adam steps alone; 3000
-# Adam + 600 L-BFGS steps lower the held-out Jacobian rms error to 5.7e-4 and K to 6.
+# Adam + 4000 full-batch L-BFGS steps lower the held-out Jacobian rms error to 1.1e-4 and K to 4
+# (FIT_STRIDE lists the others tried). A 256-wide net: K = 6 and slower per coarse step.
 PINT_FIT = JacobianFitConfig()
 
 
@@ -149,13 +150,14 @@ def run(args: argparse.Namespace) -> int:
     systems = [s for s in args.systems.split(",") if s]
     normalized = {s for s in args.normalize.split(",") if s}
     t = config.train
-    print(
-        f"partime bench hits: steps {list(config.steps)}·dt, widths {list(config.widths)}, "
-        f"{t.max_epochs} epochs/model (Adam lr {t.lr:g} x {list(config.lr_stages)} in equal "
-        f"shares, batch {t.batch_size}, {t.n_forward}-step loss, best on val every "
-        f"{t.val_every}), {'all windows' if config.all_windows else 'first window'} per "
-        f"trajectory, normalized: {sorted(normalized) or 'none'}; MSE over all test steps"
-    )
+    if systems:
+        print(
+            f"partime bench hits: steps {list(config.steps)}·dt, widths {list(config.widths)}, "
+            f"{t.max_epochs} epochs/model (Adam lr {t.lr:g} x {list(config.lr_stages)} in equal "
+            f"shares, batch {t.batch_size}, {t.n_forward}-step loss, best on val every "
+            f"{t.val_every}), {'all windows' if config.all_windows else 'first window'} per "
+            f"trajectory, normalized: {sorted(normalized) or 'none'}; MSE over all test steps"
+        )
     rows, start_all = [], time.perf_counter()
     for system in systems:
         start = time.perf_counter()

@@ -43,6 +43,9 @@ _HEADER += f"{'of bound':>10}{'max err':>11}{'vs eager':>10}"
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quick", action="store_true", help="small problems (tests)")
     parser.add_argument("--neural", default=None, help="Lorenz neural coarse (NeuralStepper file)")
+    parser.add_argument(
+        "--hits", default=None, help="Lorenz HiTS coarse (hierarchy file, e.g. of train coarse)"
+    )
     parser.add_argument("--ranks", type=int, default=2, help="MPI ranks of the distributed rows")
     parser.add_argument("--no-ks", action="store_true", help="skip the Kuramoto–Sivashinsky case")
     parser.add_argument("--ray", action="store_true", help="also run on Ray actors (--ranks)")
@@ -240,6 +243,8 @@ def run(args: argparse.Namespace) -> int:
     coarses = {"RK4 0.02": "rk4:0.02"}
     if args.neural:
         coarses["neural"] = f"neural:{args.neural}"
+    if args.hits:
+        coarses["HiTS"] = f"hits:{args.hits}"
     # --quick leaves out the compiled serial path: its compile alone takes longer than the test.
     mode = "eager" if args.quick else "best"
     # Compiling the kernels of the compiled rows takes longer than --quick may.

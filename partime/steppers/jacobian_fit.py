@@ -34,7 +34,7 @@ class JacobianFitConfig:
     lr_stages: tuple[float, ...] = (1.0, 1.0, 0.1)
     batch_size: int = 256
     jacobian_weight: float = 100.0
-    lbfgs_steps: int = 600
+    lbfgs_steps: int = 4000
     seed: int = 0
     time_budget: float | None = None
 
@@ -116,7 +116,8 @@ def sobolev_loss(model: nn.Module, targets: FitTargets, weight: float) -> Tensor
 def fit_flow_map(
     model: nn.Module, targets: FitTargets, config: JacobianFitConfig, progress: bool = False
 ) -> list[float]:
-    """Fit ``model`` (in place, in its own dtype) to ``targets``; returns the minibatch losses.
+    """Fit ``model`` (in place, in its own dtype) to ``targets``; returns the loss of every
+    Adam step, then of every L-BFGS chunk.
 
     A model with ``normalize`` gets its scaling from the states and their increments first."""
     from tqdm.auto import tqdm
@@ -141,12 +142,8 @@ def fit_flow_map(
         opt.step()
         history.append(loss.item())
     if config.lbfgs_steps:
-        left = (
-            None
-            if config.time_budget is None
-            else config.time_budget - (time.perf_counter() - start)
-        )
-        history += _lbfgs(model, targets, config, left)
+        deadline = None if config.time_budget is None else start + config.time_budget
+        history += _lbfgs(model, targets, config, deadline, progress)
     return history
 
 
@@ -154,10 +151,16 @@ _LBFGS_CHUNK = 25  # L-BFGS iterations per optimizer call (budget checks in betw
 
 
 def _lbfgs(
-    model: nn.Module, targets: FitTargets, config: JacobianFitConfig, budget: float | None
+    model: nn.Module,
+    targets: FitTargets,
+    config: JacobianFitConfig,
+    deadline: float | None,
+    progress: bool,
 ) -> list[float]:
-    """Full-batch L-BFGS polishing of the Adam result; returns the loss at the start of each
-    chunk of ``_LBFGS_CHUNK`` iterations."""
+    """Full-batch L-BFGS polishing of the Adam result until ``deadline`` (perf_counter time);
+    returns the loss at the start of each chunk of ``_LBFGS_CHUNK`` iterations."""
+    from tqdm.auto import tqdm
+
     opt = torch.optim.LBFGS(
         model.parameters(),
         max_iter=_LBFGS_CHUNK,
@@ -173,12 +176,15 @@ def _lbfgs(
         loss.backward()
         return loss
 
-    start = time.perf_counter()
+    bar = tqdm(total=config.lbfgs_steps, desc="L-BFGS", disable=not progress, leave=False)
     for done in range(0, config.lbfgs_steps, _LBFGS_CHUNK):
-        if budget is not None and time.perf_counter() - start >= budget:
+        if deadline is not None and time.perf_counter() >= deadline:
             break
         opt.param_groups[0]["max_iter"] = min(_LBFGS_CHUNK, config.lbfgs_steps - done)
         history.append(opt.step(closure).item())
+        bar.set_postfix(loss=f"{history[-1]:.2e}")
+        bar.update(opt.param_groups[0]["max_iter"])
+    bar.close()
     return history
 
 

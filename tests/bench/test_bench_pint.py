@@ -7,6 +7,7 @@ import json
 import torch
 
 from partime.cli.main import main
+from partime.hits import Hierarchy
 from partime.steppers import FlowMapMLP, NeuralStepper
 
 
@@ -14,7 +15,11 @@ def test_bench_pint_quick_rows_and_errors(capsys, tmp_path):
     torch.manual_seed(0)
     model = tmp_path / "coarse.pt"  # an untrained flow map: a poor but finite coarse
     NeuralStepper(FlowMapMLP(3, widths=(8,)).double(), 0.04, system="lorenz").save(model)
-    assert main(["bench", "pint", "--quick", "--json", "--neural", str(model)]) == 0
+    hits = tmp_path / "hits.pt"  # one untrained tanh flow map spanning a slice (0.08)
+    tanh = FlowMapMLP(3, widths=(8,), activation="tanh").double()
+    Hierarchy([tanh], [160], 5e-4, "lorenz").save(hits)
+    argv = ["bench", "pint", "--quick", "--json", "--neural", str(model), "--hits", str(hits)]
+    assert main(argv) == 0
     out = capsys.readouterr().out
     rows = json.loads(out.strip().splitlines()[-1])["rows"]
     keys = {"problem", "case", "backend", "iterations", "wall_s", "speedup", "bound", "p_eff"}
@@ -22,6 +27,7 @@ def test_bench_pint_quick_rows_and_errors(capsys, tmp_path):
     cases = {(r["problem"], r["case"], r["backend"]) for r in rows}
     assert ("lorenz", "parareal, RK4 0.02 coarse", "vectorized") in cases
     assert ("lorenz", "parareal, neural coarse", "vectorized") in cases
+    assert ("lorenz", "parareal, HiTS coarse", "vectorized") in cases
     assert ("lorenz", "hybrid, RK4 0.02", "vectorized") in cases
     assert ("lorenz", "parareal, RK4 0.02 coarse", "mpi x2") in cases
     assert {("ks", "parareal, ETDRK4 0.25 coarse", f"mpi x{p}") for p in (1, 2)} <= cases

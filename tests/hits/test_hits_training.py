@@ -213,7 +213,7 @@ def test_jacobian_fitted_coarse_needs_fewer_parareal_iterations():
     serial = fine(x0, 0.0, 8.0)
     iterations = []  # measured: 15 value-only, 10 with the Jacobian term
     for weight in (0.0, 10.0):
-        fit = JacobianFitConfig(epochs=800, lr=3e-3, batch_size=128, jacobian_weight=weight)
+        fit = JacobianFitConfig(800, 3e-3, batch_size=128, jacobian_weight=weight, lbfgs_steps=0)
         threads = torch.get_num_threads()
         torch.set_num_threads(1)  # tiny float64 matmuls crawl with 2 threads on busy cores
         try:

@@ -93,6 +93,14 @@ def test_lbfgs_polish_lowers_both_errors():
     assert polished[0] < adam[0] and polished[1] < adam[1]
 
 
+def test_time_budget_stops_both_phases():
+    fine = RKPropagator(VanDerPol(), 1e-2)
+    targets = propagator_targets(fine, _states(64, 5), 0.2)
+    model = FlowMapMLP(2, (8,), activation="tanh").double()
+    config = JacobianFitConfig(epochs=10**6, lbfgs_steps=10**6, time_budget=0.5)
+    assert len(fit_flow_map(model, targets, config)) < 10**5
+
+
 def test_bad_inputs_give_clear_errors():
     fine = RKPropagator(VanDerPol(), 1e-2)
     with pytest.raises(ValueError, match=r"states must be \(N, 2\)"):
