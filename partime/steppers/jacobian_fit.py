@@ -130,7 +130,8 @@ def fit_flow_map(
     n_stage, n = -(-config.epochs // len(config.lr_stages)), targets.states.shape[0]
     history: list[float] = []
     start = time.perf_counter()
-    for epoch in tqdm(range(config.epochs), disable=not progress, leave=False):
+    bar = tqdm(range(config.epochs), desc="Adam", disable=not progress, leave=False)
+    for epoch in bar:
         if config.time_budget is not None and time.perf_counter() - start >= config.time_budget:
             break
         for group in opt.param_groups:
@@ -141,6 +142,9 @@ def fit_flow_map(
         loss.backward()
         opt.step()
         history.append(loss.item())
+        if epoch % 100 == 0:
+            bar.set_postfix(loss=f"{history[-1]:.2e}")
+    bar.close()
     if config.lbfgs_steps:
         deadline = None if config.time_budget is None else start + config.time_budget
         history += _lbfgs(model, targets, config, deadline, progress)
