@@ -75,6 +75,28 @@ def test_mpiexec_two_ranks_match_vectorized(tmp_path, vectorized):
     assert len(done.stdout.strip().splitlines()) == 1  # only rank 0 prints
 
 
+@needs_mpi
+def test_mpiexec_with_a_hits_coarse_matches_vectorized(tmp_path):
+    """Every rank loads the hierarchy file (a tanh flow map spanning one slice, as ``partime
+    train coarse`` writes) and the distributed answer is the in-process one."""
+    import torch
+
+    from partime.hits import Hierarchy
+    from partime.steppers import FlowMapMLP
+
+    torch.manual_seed(0)
+    coarse = tmp_path / "coarse.pt"
+    model = FlowMapMLP(3, (16,), normalize=True, activation="tanh").double()
+    Hierarchy([model], [160], 5e-4, "lorenz", selected=(0, 0)).save(coarse)
+    args = [*LORENZ[:8], f"hits:{coarse}", *LORENZ[9:]]  # --coarse hits:FILE
+    vec_out, mpi_out = tmp_path / "v.npz", tmp_path / "m.npz"
+    assert main(["solve", *args, "--backend", "vectorized", "--out", str(vec_out)]) == 0
+    reference = read_results(vec_out)
+    done = launch(mpi(2, *args, "--out", str(mpi_out)), 120)
+    summary = check_same_answer(done, mpi_out, (reference["summary"], reference["states"]))
+    assert summary["ranks"] == 2
+
+
 def test_ray_two_workers_match_vectorized(tmp_path, vectorized):
     pytest.importorskip("ray")
     out = tmp_path / "ray.npz"
