@@ -83,7 +83,18 @@ def test_train_coarse_fits_a_parareal_coarse_that_solve_accepts(tmp_path, monkey
     monkeypatch.setenv("PARTIME_CACHE", str(tmp_path / "cache"))
     out = tmp_path / "vdp_coarse.pt"
     argv = ["train", "coarse", "vdp", "--out", str(out), "--fine", "rk4:0.01", "--slice", "0.5"]
-    argv += ["--widths", "16,16", "--epochs", "200", "--lbfgs", "25", "--n-traj", "8"]
+    argv += [
+        "--widths",
+        "16,16",
+        "--epochs",
+        "200",
+        "--lbfgs",
+        "25",
+        "--n-traj",
+        "8",
+        "--n-val",
+        "2",
+    ]
     argv += ["--stride", "20", "--lr", "3e-3", "--no-progress"]
     assert main(argv) == 0
     assert "Jacobian rms error" in capsys.readouterr().out
@@ -102,7 +113,7 @@ def test_train_coarse_fits_a_parareal_coarse_that_solve_accepts(tmp_path, monkey
         (["--slice", "0.505"], "not a whole number of data steps"),
         (["--slice", "0.5", "--fine", "rk9:0.1"], "unknown propagator kind"),
         (["--slice", "0.5", "--epochs", "0"], "epochs must be a positive integer"),
-        (["--slice", "0.5", "--stride", "0"], "need --stride >= 1"),
+        (["--slice", "0.5", "--stride", "0"], "need --stride, --n-traj and --n-val >= 1"),
     ],
 )
 def test_train_coarse_bad_options(tmp_path, capsys, extra, message):
