@@ -2,7 +2,8 @@
 
 Parareal contracts at the rate set by how well the coarse map's Jacobian matches the fine
 map's: a coarse map with a tiny value error but a wrong Jacobian needs many iterations, one with
-a constant offset but the exact Jacobian needs two (README, "HiTS as the parareal coarse").
+a constant offset but the exact Jacobian needs two (README: "Why trajectory training is not
+enough").
 Training on trajectories (HiTS) controls only the values; here the loss is
 ``|G(x) − F(x)|² + jacobian_weight · |∂G/∂x(x) − ∂F/∂x(x)|²`` over sampled states, with F the
 fine propagator over the flow map's step. Use a smooth activation (tanh): a ReLU net's Jacobian
@@ -40,10 +41,10 @@ class JacobianFitConfig:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "lr_stages", tuple(self.lr_stages))
-        for name in ("epochs", "batch_size", "lbfgs_steps"):
+        for name, low in (("epochs", 1), ("batch_size", 1), ("lbfgs_steps", 0)):
             value = getattr(self, name)
-            if not isinstance(value, int) or value < (name != "lbfgs_steps"):
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+            if not isinstance(value, int) or value < low:
+                raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
         if not self.lr > 0 or not self.lr_stages or any(not f > 0 for f in self.lr_stages):
             raise ValueError(f"lr and lr_stages must be positive, got {self.lr}, {self.lr_stages}")
         if not self.jacobian_weight >= 0:

@@ -112,7 +112,7 @@ def test_train_coarse_fits_a_parareal_coarse_that_solve_accepts(tmp_path, monkey
     [
         (["--slice", "0.505"], "not a whole number of data steps"),
         (["--slice", "0.5", "--fine", "rk9:0.1"], "unknown propagator kind"),
-        (["--slice", "0.5", "--epochs", "0"], "epochs must be a positive integer"),
+        (["--slice", "0.5", "--epochs", "0"], "epochs must be an integer >= 1"),
         (["--slice", "0.5", "--stride", "0"], "need --stride, --n-traj and --n-val >= 1"),
     ],
 )
