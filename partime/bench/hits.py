@@ -218,7 +218,7 @@ def _pint_hierarchies(args: argparse.Namespace, fine) -> dict:
     from partime.data import DATASET_SPECS
     from partime.hits import HierarchyConfig
     from partime.hits.workflow import fit_pint_hierarchy, train_pint_hierarchy
-    from partime.steppers.neural import FlowMapTrainConfig
+    from partime.steppers.flow_training import FlowMapTrainConfig
 
     train = FlowMapTrainConfig(max_epochs=args.pint_epochs, val_every=250, seed=args.seed)
     trained = HierarchyConfig(PINT_STEPS, (128, 128, 128), train, normalize=True)

@@ -14,7 +14,8 @@ from collections.abc import Callable
 from partime.hits.hierarchy import default_steps
 from partime.hits.training import HierarchyConfig
 from partime.hits.workflow import DataSizes
-from partime.steppers.neural import ACTIVATIONS, FlowMapTrainConfig
+from partime.steppers.flow_training import FlowMapTrainConfig
+from partime.steppers.neural import ACTIVATIONS
 
 
 def _int_tuple(text: str) -> tuple[int, ...]:

@@ -22,7 +22,8 @@ import torch
 from torch import Tensor, nn
 
 from partime.hits.training import HierarchyConfig, init_model, model_data, stage_config
-from partime.steppers.neural import FlowMapMLP, FlowMapTrainConfig, model_payload, training_windows
+from partime.steppers.flow_training import FlowMapTrainConfig, training_windows
+from partime.steppers.neural import FlowMapMLP, model_payload
 
 _BLOCK = 100  # epochs between host syncs (budget, progress); their minibatches drawn at once
 

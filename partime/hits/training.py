@@ -15,15 +15,8 @@ from torch import Tensor
 
 from partime.comm import Comm, SerialComm
 from partime.hits.hierarchy import Hierarchy, default_steps
-from partime.steppers.neural import (
-    ACTIVATIONS,
-    FlowMapMLP,
-    FlowMapTrainConfig,
-    model_from_payload,
-    model_payload,
-    train_flow_map,
-    training_windows,
-)
+from partime.steppers.flow_training import FlowMapTrainConfig, train_flow_map, training_windows
+from partime.steppers.neural import ACTIVATIONS, FlowMapMLP, model_from_payload, model_payload
 
 
 @dataclasses.dataclass(frozen=True)

@@ -2,7 +2,8 @@
 
 from partime.steppers.base import Propagator
 from partime.steppers.compose import StepperCover
-from partime.steppers.neural import FlowMapMLP, NeuralStepper, train_flow_map
+from partime.steppers.flow_training import train_flow_map
+from partime.steppers.neural import FlowMapMLP, NeuralStepper
 from partime.steppers.rk import RKPropagator
 from partime.steppers.spectral import SpectralPropagator
 

@@ -7,7 +7,7 @@ import torch
 
 from partime.cli.main import main
 from partime.hits import Hierarchy, HierarchyConfig, load_hierarchy, train_hierarchy
-from partime.steppers.neural import FlowMapTrainConfig
+from partime.steppers.flow_training import FlowMapTrainConfig
 
 ray = pytest.importorskip("ray")
 

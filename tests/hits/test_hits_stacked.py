@@ -10,7 +10,8 @@ import torch
 from partime.hits import HierarchyConfig, train_hierarchy
 from partime.hits.stacked import StackedFlowMaps, train_stacked
 from partime.hits.training import init_model, train_one
-from partime.steppers.neural import FlowMapMLP, FlowMapTrainConfig, training_windows
+from partime.steppers.flow_training import FlowMapTrainConfig, training_windows
+from partime.steppers.neural import FlowMapMLP
 
 DT = 0.01
 TRAIN = FlowMapTrainConfig(max_epochs=120, batch_size=16, lr=3e-3, seed=3, val_every=40)

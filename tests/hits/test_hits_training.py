@@ -15,7 +15,8 @@ from scipy.integrate import solve_ivp
 
 from partime.hits import Hierarchy, HierarchyConfig, load_hierarchy, train_hierarchy
 from partime.hits.training import chunk_trajectories
-from partime.steppers.neural import FlowMapMLP, FlowMapTrainConfig
+from partime.steppers.flow_training import FlowMapTrainConfig
+from partime.steppers.neural import FlowMapMLP
 
 DT = 0.01
 CONFIG = HierarchyConfig(
@@ -85,7 +86,7 @@ def test_bad_hierarchies_rejected():
 
 
 def test_tiny_training_lowers_loss_tenfold():
-    from partime.steppers.neural import multi_step_loss, training_windows
+    from partime.steppers.flow_training import multi_step_loss, training_windows
 
     data = tiny_data()
     h = train_hierarchy(data, DT, CONFIG)

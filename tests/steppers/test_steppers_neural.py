@@ -7,13 +7,8 @@ import pytest
 import torch
 from scipy.integrate import solve_ivp
 
-from partime.steppers.neural import (
-    FlowMapMLP,
-    NeuralStepper,
-    multi_step_loss,
-    train_flow_map,
-    training_windows,
-)
+from partime.steppers.flow_training import multi_step_loss, train_flow_map, training_windows
+from partime.steppers.neural import FlowMapMLP, NeuralStepper
 
 DT = 0.01
 
