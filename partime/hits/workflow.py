@@ -176,9 +176,9 @@ def fit_pint_hierarchy(
     if states is None:
         states = load_split(system, "train", 128, None)[:, ::FIT_STRIDE]
         states = states.reshape(-1, reference.dim)
-    models = []
+    states, models = states.double(), []
     for index, step in enumerate(steps):
-        targets = propagator_targets(reference, states.double(), step * dt)
+        targets = propagator_targets(reference, states, step * dt)
         with torch.random.fork_rng():  # seeded init without touching the caller's global RNG
             torch.manual_seed(fit.seed + index)
             model = FlowMapMLP(reference.dim, widths, normalize=True, activation=activation)
