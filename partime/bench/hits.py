@@ -73,7 +73,7 @@ PINT_FIT = JacobianFitConfig()
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from partime.cli.train import add_hierarchy_arguments
+    from partime.cli.train_hits import add_hierarchy_arguments
 
     parser.add_argument("--systems", default=",".join(PAPER), help="comma-separated systems")
     add_hierarchy_arguments(parser, max_epochs=CPU_BUDGET["max_epochs"])
@@ -142,7 +142,7 @@ _HEADER = (
 
 
 def run(args: argparse.Namespace) -> int:
-    from partime.cli.train import hierarchy_config
+    from partime.cli.train_hits import hierarchy_config
     from partime.hits.workflow import load_split, score, train_system
 
     torch.set_num_threads(args.threads)
