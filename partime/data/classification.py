@@ -32,7 +32,7 @@ Arrays = tuple[np.ndarray, np.ndarray]
 
 @dataclass(frozen=True)
 class ClassificationSet:
-    """A named set: how to get its samples and its default split sizes.
+    """A named set: how to get its samples and its default split sizes (None: the rest).
 
     ``load(path, seed, n, cache_dir)`` returns ``{"train": (x, y)}`` (one pool, split by the
     seed) or also ``"test"`` (a fixed test pool); generated sets (``generated``) make exactly
@@ -40,7 +40,7 @@ class ClassificationSet:
     """
 
     summary: str
-    counts: tuple[int, int, int]
+    counts: tuple[int | None, int | None, int | None]
     load: Callable[[Path | None, int, int, Path | None], dict[str, Arrays]]
     needs_path: bool = False
     generated: bool = False
@@ -65,7 +65,9 @@ def _mnist1d(variant: str) -> Callable:
     return lambda path, seed, n, cache_dir: {"train": builtin.mnist1d(variant, n, seed, cache_dir)}
 
 
-#: Every named set. ``mnist1d-hard`` draws 12 000 signals: 8000/2000/2000.
+#: Every named set. ``mnist1d-hard`` draws 12 000 signals: 8000/2000/2000. Sets read from files
+#: take 5000 validation samples from their training files, the rest for training, and test on
+#: the whole test files.
 CLASSIFICATION_SETS: dict[str, ClassificationSet] = {
     "digits": ClassificationSet(
         "scikit-learn's 1797 8x8 digits (1, 8, 8)", (1257, 180, 360),
@@ -84,15 +86,15 @@ CLASSIFICATION_SETS: dict[str, ClassificationSet] = {
         lambda path, seed, n, cache_dir: {"train": builtin.circles(n, seed)}, generated=True,
     ),
     "mnist": ClassificationSet(
-        "MNIST IDX files (raw or .gz) in PATH (1, 28, 28)", (55000, 5000, 10000),
+        "MNIST IDX files (raw or .gz) in PATH (1, 28, 28)", (None, 5000, None),
         _from_files(formats.read_mnist), needs_path=True,
     ),
     "fashion-mnist": ClassificationSet(
-        "Fashion-MNIST IDX files (raw or .gz) in PATH (1, 28, 28)", (55000, 5000, 10000),
+        "Fashion-MNIST IDX files (raw or .gz) in PATH (1, 28, 28)", (None, 5000, None),
         _from_files(formats.read_mnist), needs_path=True,
     ),
     "cifar10": ClassificationSet(
-        "CIFAR-10 python batches in PATH (3, 32, 32)", (45000, 5000, 10000),
+        "CIFAR-10 python batches in PATH (3, 32, 32)", (None, 5000, None),
         _from_files(formats.read_cifar10), needs_path=True,
     ),
 }  # fmt: skip
@@ -140,8 +142,8 @@ class DataConfig:
         _check_count("n_val", self.n_val, 0)
         _check_count("n_test", self.n_test, 0)
 
-    def counts(self) -> tuple[int, int, int]:
-        """(train, val, test) sizes: the given ones, else the set's defaults."""
+    def counts(self) -> tuple[int | None, int | None, int | None]:
+        """(train, val, test) sizes: the given ones, else the set's defaults (None: the rest)."""
         defaults = CLASSIFICATION_SETS[parse_data_spec(self.data)[0]].counts
         given = (self.n_train, self.n_val, self.n_test)
         return tuple(d if g is None else g for g, d in zip(given, defaults, strict=True))
@@ -178,9 +180,12 @@ class ClassificationData:
 def _split(pools: dict[str, Arrays], counts: tuple[int, int, int], seed: int, name: str):
     """(train, val, test) arrays: from one shuffled pool, or val from the train pool and the
     first n_test of a fixed test pool."""
-    n_train, n_val, n_test = counts
     x, y = pools["train"]
     has_test_pool = "test" in pools
+    n_train, n_val, n_test = counts
+    n_test = len(pools["test"][1]) if n_test is None else n_test
+    if n_train is None:
+        n_train = max(1, len(y) - n_val - (0 if has_test_pool else n_test))
     need = n_train + n_val + (0 if has_test_pool else n_test)
     if need > len(y):
         raise ValueError(
@@ -224,7 +229,7 @@ def load_classification(
     info = CLASSIFICATION_SETS[name]
     counts = config.counts()
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    pools = info.load(path, config.data_seed, sum(counts), cache)
+    pools = info.load(path, config.data_seed, sum(c for c in counts if c is not None), cache)
     if info.generated:
         x, y = pools["train"]
         bounds = np.cumsum((0, *counts))

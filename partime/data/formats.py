@@ -109,6 +109,7 @@ class _ArrayUnpickler(pickle.Unpickler):
         ("numpy._core.multiarray", "_reconstruct"),
         ("numpy.core.numeric", "_frombuffer"),
         ("numpy._core.numeric", "_frombuffer"),
+        ("_codecs", "encode"),  # bytes pickled with protocol 2 by Python 3
     }
 
     def find_class(self, module: str, name: str) -> object:
