@@ -39,7 +39,8 @@ def test_digits_split_and_normalisation():
     sizes = [len(split[1]) for split in (data.train, data.val, data.test)]
     assert sizes == [1257, 180, 360] and data.train[1].dtype == torch.int64
     assert abs(float(data.train[0].mean())) < 1e-12 and abs(float(data.train[0].std()) - 1) < 1e-3
-    raw = torch.cat([split[0] for split in (data.train, data.val, data.test)]) * data.std + data.mean
+    inputs = torch.cat([split[0] for split in (data.train, data.val, data.test)])
+    raw = inputs * data.std + data.mean
     rows = {tuple(r) for r in (raw.reshape(-1, 64) * 16).round().long().tolist()}
     assert len(rows) >= 1790  # the three splits are disjoint parts of the 1797 images
     assert raw.min() >= -1e-12 and raw.max() <= 1 + 1e-12

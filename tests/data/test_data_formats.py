@@ -69,7 +69,8 @@ def test_mnist_directory_loads_with_seeded_split(tmp_path, gz, dot):
     train_images, train_labels = pools["train"]
     for split in ("train", "val"):
         index = ids[split].numpy()
-        np.testing.assert_allclose(pixels[split][:, 0].numpy(), train_images[index] / 255, atol=1e-12)
+        expected = train_images[index] / 255
+        np.testing.assert_allclose(pixels[split][:, 0].numpy(), expected, atol=1e-12)
         assert getattr(data, split)[1].tolist() == train_labels[index].tolist()
     assert abs(float(data.train[0].mean())) < 1e-12 and abs(float(data.train[0].std()) - 1) < 0.03
     again = load_classification(config, dtype=torch.float64)
@@ -128,8 +129,10 @@ def test_cifar10_batches_load(tmp_path, str_keys):
     folder.mkdir()
     write_cifar(folder, str_keys=str_keys)
     raw = read_cifar10(tmp_path)  # the parent folder works too
-    assert raw["train_images"].shape == (20, 3, 32, 32) and raw["test_images"].shape == (4, 3, 32, 32)
-    assert raw["train_images"][:, 0, 0, 0].tolist() == [10 * b + k for b in range(1, 6) for k in range(4)]
+    assert raw["train_images"].shape == (20, 3, 32, 32)
+    assert raw["test_images"].shape == (4, 3, 32, 32)
+    first_bytes = [10 * b + k for b in range(1, 6) for k in range(4)]
+    assert raw["train_images"][:, 0, 0, 0].tolist() == first_bytes
     batch = pickle.loads((folder / "data_batch_2").read_bytes())
     data = batch[b"data" if not str_keys else "data"]
     # row-major 3072 = red plane, green plane, blue plane of 32x32
