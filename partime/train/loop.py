@@ -164,11 +164,12 @@ def fit(
     optimizer = build_optimizer(model, config, config.lr_at(state.epoch))
     if blob is not None:
         optimizer.load_state_dict(blob["optimizer"])
-        restore_rng(blob["rng"][comm.rank], shuffle, device)
     best_model = None
     if state.best is not None:
         best_model = _refined(copy.deepcopy(initial), state.best["refinements"], device, dtype)
         best_model.load_state_dict(state.best["state"])
+    if blob is not None:  # last: building models above may draw random numbers
+        restore_rng(blob["rng"][comm.rank], shuffle, device)
 
     n_train, batch = len(train[1]), config.batch_size
     steps_per_epoch = -(-n_train // batch)
