@@ -166,24 +166,25 @@ class LayerParallel(nn.Module):
         return self.grid.data.allreduce(loss) if self.grid.replicas > 1 else loss
 
     def forward(self, x: Tensor) -> Tensor:
-        """The model's output on every rank; its backward is the pipelined backward."""
-        self._check_batch(x, None)
+        """The model's output on every rank; its backward is the pipelined backward. Without
+        autograd (inference) a batch smaller than ``micro_batches`` is fine."""
         if torch.is_grad_enabled():
+            self._check_batch(x, None)
             return PipelinedPass.apply(self, x, *self.stage.params)
+        self._check_batch(x, None, inference=True)
         outputs = []
         with self._keyed_rng() as keys:
-            for m, part in enumerate(split_batch(x, self.micro_batches)):
-                out = self.stage.forward(m, part, keys(m), record=False)
-                outputs.append(out)
+            for m, part in enumerate(split_batch(x, min(len(x), self.micro_batches))):
+                outputs.append(self.stage.forward(m, part, keys(m), record=False))
         self.stage.finish()
         return self._from_last(_joined(outputs) if self.stage.is_last else None)
 
     # -- pieces shared with the autograd.Function -----------------------------------------
 
-    def _check_batch(self, x: Tensor, y: Tensor | None) -> None:
-        if not isinstance(x, Tensor) or x.ndim == 0:
-            raise ValueError(f"x must be a batched tensor, got {type(x).__name__}")
-        if len(x) < self.micro_batches:
+    def _check_batch(self, x: Tensor, y: Tensor | None, inference: bool = False) -> None:
+        if not isinstance(x, Tensor) or x.ndim == 0 or len(x) == 0:
+            raise ValueError(f"x must be a non-empty batched tensor, got {type(x).__name__}")
+        if len(x) < self.micro_batches and not inference:
             raise ValueError(
                 f"a batch of {len(x)} cannot make {self.micro_batches} micro-batches "
                 f"(use micro_batches <= the batch size)"
