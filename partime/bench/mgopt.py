@@ -104,8 +104,11 @@ def run(args: argparse.Namespace) -> int:
     depth, seeds = (64, 2) if args.quick else (args.depth, args.seeds)
     level_counts = (1, 2, 4) if args.quick else tuple(int(v) for v in args.levels.split(","))
     depths = [int(v) for v in args.depths.split(",") if v]
-    for count in level_counts:
-        table1_setup(count).check_depth(depth)  # every argument checked before any run
+    # every argument checked before any run
+    for count in level_counts + ((8,) if args.table2 else ()):
+        table1_setup(count).check_depth(depth)
+    for d in depths:
+        table1_setup(8).check_depth(d)
     if 1 not in level_counts or seeds < 1:
         raise ValueError("--levels must include 1 (the reference) and --seeds must be >= 1")
     start = time.perf_counter()
@@ -131,11 +134,14 @@ def run(args: argparse.Namespace) -> int:
             print(_format(row, (pv, pu), None) + f"   paper U_c {pc}")
     if depths:
         setup = str(table1_setup(8))
-        rows = []
+        rows, by_depth = [], {f"depth {depth}": runs[setup]} if setup in runs else {}
         for d in depths:
-            by_depth = _runs("circles", d, [setup], seeds, args.max_vcycles, log)
-            rows.append({"depth": d, **_rows(by_depth, setup)[0]})
+            by_depth[f"depth {d}"] = _runs("circles", d, [setup], seeds, args.max_vcycles, log)[
+                setup
+            ]
+            rows.append({"depth": d, **_rows({setup: by_depth[f"depth {d}"]}, setup)[0]})
         result["depths"] = rows
+        histories["circles, 8 levels, by depth"] = by_depth
         print("\nDepth independence, 8 levels: median V-cycles per depth")
         for row in rows:
             print(
@@ -167,7 +173,12 @@ def run(args: argparse.Namespace) -> int:
         from partime.plot.mgopt import plot_histories
 
         panels = {
-            f"{data} (seed 0)": {f"L={VCycleSetup.parse(s).levels}": hs[0] for s, hs in r.items()}
+            f"{data} (seed 0)": {
+                label if label.startswith("depth") else f"L={VCycleSetup.parse(label).levels}": hs[
+                    0
+                ]
+                for label, hs in r.items()
+            }
             for data, r in histories.items()
         }
         plot_histories(panels, args.plot)

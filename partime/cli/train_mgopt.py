@@ -51,12 +51,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch
-
+    from partime.comm import from_env
     from partime.mgopt.presets import run_preset
     from partime.mgopt.setup import VCycleSetup, table1_setup
 
-    torch.set_num_threads(1)
     setup = VCycleSetup.parse(args.setup) if args.setup else table1_setup(args.levels)
     if setup.levels != args.levels:
         raise ValueError(f"--setup {setup} has {setup.levels} levels but --levels is {args.levels}")
@@ -67,10 +65,13 @@ def run(args: argparse.Namespace) -> int:
         if name not in _OWN_OPTIONS and getattr(args, name) is not None
     }
     overrides |= {k: getattr(args, k) for k in ("beta", "width") if getattr(args, k) is not None}
+    comm = from_env()  # one math thread per rank; serial without a launcher
     _, history = run_preset(
         args.data, args.depth, str(setup), data_seed=args.data_seed, chain=args.chain,
-        progress=not args.no_progress, **overrides,
+        progress=not args.no_progress and comm.rank == 0, comm=comm, **overrides,
     )  # fmt: skip
+    if comm.rank != 0:
+        return 0
     summary = history.summary()
     if args.out:
         history.save(args.out)

@@ -12,7 +12,9 @@ from dataclasses import dataclass
 
 import torch
 
+from partime.comm.base import Comm
 from partime.data import DataConfig, load_classification
+from partime.mgopt.distributed import PartitionedResNetLevels
 from partime.mgopt.model import ResNetLevels, ResNetSpec
 from partime.mgopt.sgd import MGOptConfig, train_mgopt
 from partime.mgopt.work import TrainingHistory
@@ -65,11 +67,13 @@ def run_preset(
     data_seed: int = 0,
     progress: bool = False,
     chain: str = "auto",
+    comm: Comm | None = None,
     **overrides,
 ) -> tuple[torch.Tensor, TrainingHistory]:
     """Train the preset's network of ``depth`` layers with ``setup`` (its level count) from
     init seed ``seed`` on data of ``data_seed``; ``overrides`` replace MGOptConfig fields
-    (lr, batch_size, target_accuracy, …) and ``beta``/``width``."""
+    (lr, batch_size, target_accuracy, …) and ``beta``/``width``. With a ``comm`` of several
+    ranks every level is split in depth over them (the same answer, layer-parallel)."""
     levels = MGOptConfig(setup=setup).vcycle_setup.levels
     train, val, classes = load_preset_data(name, data_seed)
     preset = PRESETS[name]
@@ -81,4 +85,9 @@ def run_preset(
     defaults["target_accuracy"] = preset.target_accuracy
     config = MGOptConfig(setup=setup, seed=seed, **{**defaults, **overrides})
     settings = {"data": name, "data_seed": data_seed, "width": spec.width}
-    return train_mgopt(ResNetLevels(spec, chain), config, train, val, progress, settings)
+    if comm is not None and comm.size > 1:
+        problem = PartitionedResNetLevels(spec, comm, chain, dtype=train[0].dtype)
+        settings["ranks"] = comm.size
+    else:
+        problem = ResNetLevels(spec, chain)
+    return train_mgopt(problem, config, train, val, progress, settings)

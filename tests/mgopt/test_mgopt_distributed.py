@@ -66,6 +66,7 @@ ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 PYTEST = ["-m", "pytest", "-q", "-p", "no:cacheprovider", "-x", "-k", "side", HERE]
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(inside_a_job, reason="the launches run in the serial session")
 @pytest.mark.parametrize("ranks", [2, 3])
 def test_mpiexec(ranks: int) -> None:
