@@ -14,6 +14,7 @@ import json
 
 from partime.mgopt.presets import PRESETS
 from partime.mgopt.sgd import MGOptConfig
+from partime.options import add_options
 
 _FROM_PRESET = ("lr", "batch_size", "target_accuracy")  # default: the --data preset's value
 _OWN_OPTIONS = ("setup",)  # added with the --levels logic below
@@ -34,16 +35,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--chain", default="auto", choices=("auto", "fused", "autograd"),
         help="Euler chain: fused numba forward/backward or torch autograd",
     )  # fmt: skip
-    for f in dataclasses.fields(MGOptConfig):
-        if f.name in _OWN_OPTIONS:
-            continue
-        option, text = "--" + f.name.replace("_", "-"), f.metadata["help"]
-        if f.type == "bool":
-            parser.add_argument(option, action="store_true", help=text)
-            continue
-        kind = {"int": int, "float": float, "float | None": float}.get(f.type, str)
-        default = None if f.name in _FROM_PRESET else f.default
-        parser.add_argument(option, type=kind, default=default, help=text)
+    # lr, batch size and target default to the --data preset's (None here)
+    add_options(parser, MGOptConfig, exclude=_OWN_OPTIONS, defaults=dict.fromkeys(_FROM_PRESET))
     parser.add_argument("--out", default=None, help="JSON file: summary and every V-cycle")
     parser.add_argument("--plot", default=None, help="PNG: loss and accuracy per V-cycle")
     parser.add_argument("--json", action="store_true", help="one JSON line on stdout")

@@ -28,9 +28,16 @@ class MGOptConfig:
         metadata={"help": "level-optimizer steps, finest first: n, (n) = no upward step, {n}"},
     )
     lr: float = field(default=0.1, metadata={"help": "step size α on every level"})
-    optimizer: str = field(default="gd", metadata={"help": "level optimizer: gd|momentum|adam"})
+    optimizer: str = field(
+        default="gd",
+        metadata={"help": "level optimizer", "choices": ("gd", "momentum", "adam")},
+    )
     coarse_optimizer: str = field(
-        default="", metadata={"help": "coarsest-level optimizer (default: --optimizer; or lbfgs)"}
+        default="",
+        metadata={
+            "help": "coarsest-level optimizer ('': as --optimizer)",
+            "choices": ("", "gd", "momentum", "adam", "lbfgs"),
+        },
     )
     momentum: float = field(default=0.9, metadata={"help": "momentum of --optimizer momentum"})
     armijo: bool = field(

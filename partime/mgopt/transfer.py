@@ -4,8 +4,8 @@ The layer block (K, v·v + v) of a level holds the coefficients of a piecewise-c
 of depth with K pieces; level l−1 has K/2 pieces on the same [0, T]. The lift and head are shared
 by all levels and go across unchanged (identity).
 
-- ``prolong`` (I, coarse → fine): each coarse piece is copied into the two fine pieces it covers
-  (refinement of the piecewise-constant function: the function is unchanged).
+- ``prolong`` (I, coarse → fine): ``PiecewiseConstant.refine_coefficients``, each coarse piece
+  copied into the two fine pieces it covers (the function of depth is unchanged).
 - ``restrict_gradient`` (R = Iᵀ): the two fine pieces' entries are *summed*; this is what makes
   the first-order coherence ∇H_{l−1}(R_p θ) = R ∇H_l(θ) a statement about the adjoint of I.
 - ``restrict_parameters`` (R_p = ½Iᵀ, the L2 projection onto the coarse pieces): the two fine
@@ -20,6 +20,8 @@ grid keeps each coarse piece and the two fine pieces it covers on one rank.
 from __future__ import annotations
 
 import torch
+
+from partime.nets.basis import PiecewiseConstant
 
 PARAMETER_RESTRICTION = "average"  # recorded in every result: the paper's literal Iᵀ is "sum"
 
@@ -47,7 +49,12 @@ def _pairs(fine: torch.Tensor, layer_size: int, shared_size: int) -> tuple[torch
 def prolong(coarse: torch.Tensor, layer_size: int, shared_size: int) -> torch.Tensor:
     """I: a level's flat vector (K·d + s) → the next finer level's (2K·d + s)."""
     layers, shared = split_layers(coarse, layer_size, shared_size)
-    return torch.cat([layers.repeat_interleave(2, dim=0).flatten(), shared])
+    fine = (
+        PiecewiseConstant(max(len(layers), 1)).refine_coefficients(layers)
+        if len(layers)
+        else layers
+    )
+    return torch.cat([fine.flatten(), shared])
 
 
 def restrict_gradient(fine: torch.Tensor, layer_size: int, shared_size: int) -> torch.Tensor:
@@ -57,6 +64,7 @@ def restrict_gradient(fine: torch.Tensor, layer_size: int, shared_size: int) -> 
 
 
 def restrict_parameters(fine: torch.Tensor, layer_size: int, shared_size: int) -> torch.Tensor:
-    """R_p = ½Iᵀ (L2 projection): averages each pair of fine layers (2K·d + s → K·d + s)."""
+    """R_p = ½Iᵀ: averages each pair of fine layers (2K·d + s → K·d + s); this is
+    ``PiecewiseConstant(2K).project(·, PiecewiseConstant(K))`` without its dense matrix."""
     pairs, shared = _pairs(fine, layer_size, shared_size)
     return torch.cat([pairs.mean(dim=1).flatten(), shared])

@@ -10,6 +10,7 @@ from partime.mgopt import (
     restrict_gradient,
     restrict_parameters,
 )
+from partime.nets import PiecewiseConstant
 
 LAYER, SHARED = 4, 3  # a toy layout: 4 parameters per layer, 3 shared
 
@@ -32,6 +33,14 @@ def test_restriction_is_the_transpose_of_prolongation_and_averages_parameters() 
     assert torch.equal(restrict_parameters(prolong(coarse, LAYER, SHARED), LAYER, SHARED), coarse)
     # shared parameters (lift and head) go across by identity both ways
     assert torch.equal(prolong(coarse, LAYER, SHARED)[-SHARED:], coarse[-SHARED:])
+
+
+def test_parameter_restriction_is_the_bases_l2_projection() -> None:
+    layers = torch.randn(8, LAYER, dtype=torch.float64)
+    fine = torch.cat([layers.flatten(), torch.randn(SHARED, dtype=torch.float64)])
+    coarse_layers = PiecewiseConstant(8).project(layers, PiecewiseConstant(4))
+    restricted = restrict_parameters(fine, LAYER, SHARED)
+    assert torch.allclose(restricted[: 4 * LAYER].view(4, LAYER), coarse_layers, atol=1e-14)
 
 
 def test_first_order_coherence_on_every_level() -> None:

@@ -84,3 +84,17 @@ def test_level_count_mismatch_is_refused() -> None:
     problem, _ = make_problem(depth=32, levels=3)
     with pytest.raises(ValueError, match="setup \\[\\(1\\),\\{2\\}\\] has 2 levels, the network 3"):
         VCycle(problem, VCycleSetup.parse("[(1),{2}]"), [GradientDescent(0.1)] * 2, WorkCounter(2))
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("optimizer", "lbfgs", "optimizer 'lbfgs' is not one of"),
+        ("lr", -1.0, "lr must be finite and > 0"),
+        ("target_accuracy", 1.5, "target_accuracy must be in"),
+        ("setup", "[1,{2}", "must be a list in brackets"),
+    ],
+)
+def test_bad_configs_are_refused(field: str, value, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        MGOptConfig(**{field: value})
