@@ -11,6 +11,7 @@ BENCHMARKS = {
     "integrators": "partime.bench.integrators",
     "pint": "partime.bench.pint",
     "hits": "partime.bench.hits",
+    "mgopt": "partime.bench.mgopt",
 }
 
 

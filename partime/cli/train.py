@@ -14,6 +14,7 @@ from partime.cli.commands import add_module_commands
 TRAIN_FAMILIES = {
     "hits": "partime.cli.train_hits",
     "coarse": "partime.cli.train_coarse",
+    "mgopt": "partime.cli.train_mgopt",
 }
 
 
