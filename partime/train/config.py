@@ -56,7 +56,7 @@ class TrainConfig:
     lr: float = field(default=0.1, metadata=_help("learning rate"))
     momentum: float = field(default=0.9, metadata=_help("SGD momentum"))
     weight_decay: float = field(default=5e-4, metadata=_help("L2 weight decay"))
-    no_decay: tuple[str, ...] = field(
+    exclude_from_decay: tuple[str, ...] = field(
         default=(),
         metadata=_help(
             "parameter-name patterns (fnmatch) without weight decay, besides the model's "
@@ -92,10 +92,9 @@ class TrainConfig:
         _check_float("lr_decay_factor", self.lr_decay_factor, 0.0, 1.0, open_low=True)
         _check_epochs("lr_decay_epochs", self.lr_decay_epochs, self.epochs)
         _check_epochs("refine_at", self.refine_at, self.epochs)
-        if not isinstance(self.no_decay, tuple) or not all(
-            isinstance(p, str) and p for p in self.no_decay
-        ):
-            raise ValueError(f"no_decay must be a tuple of name patterns, got {self.no_decay!r}")
+        patterns = self.exclude_from_decay
+        if not isinstance(patterns, tuple) or not all(isinstance(p, str) and p for p in patterns):
+            raise ValueError(f"exclude_from_decay must be a tuple of name patterns, got {patterns!r}")
         if self.dtype not in DTYPES:
             raise ValueError(f"dtype must be one of {tuple(DTYPES)}, got {self.dtype!r}")
         try:

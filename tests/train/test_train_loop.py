@@ -38,7 +38,7 @@ def model_and_data(seed=0, **options):
         {"momentum": 1.5}, {"weight_decay": -1.0}, {"lr_decay_factor": 0.0},
         {"lr_decay_epochs": (5, 3)}, {"lr_decay_epochs": (10,)}, {"refine_at": (0,)},
         {"refine_at": [2]}, {"dtype": "float16"}, {"device": "tpu"}, {"resume": True},
-        {"no_decay": ("",)}, {"seed": -1},
+        {"exclude_from_decay": ("",)}, {"seed": -1},
     ],
 )  # fmt: skip
 def test_config_rejects_bad_values_naming_them(bad):
@@ -82,7 +82,7 @@ def test_weight_decay_skips_declared_and_matched_parameters():
     model, train, _, _ = model_and_data()
     assert excluded_from_decay(model, ("head.*",)) == {"k", "head.weight", "head.bias"}
     config = cfg(epochs=1, batch_size=53, lr=1.0, momentum=0.0, weight_decay=0.1)
-    config = replace(config, no_decay=("head.*",))
+    config = replace(config, exclude_from_decay=("head.*",))
     groups = build_optimizer(model, config, 1.0).param_groups
     assert [g["weight_decay"] for g in groups] == [0.1, 0.0]
     before = {n: p.detach().clone() for n, p in model.named_parameters()}

@@ -39,11 +39,7 @@ def max_difference(a, b) -> float:
     return max(float((x - y).abs().max()) for x, y in pairs if x.is_floating_point())
 
 
-@pytest.mark.mpi(min_size=2)
-def test_mpi_side_equals_serial_on_the_same_global_batches():
-    from partime.comm import from_env
-
-    comm = from_env("mpi")
+def check_equals_serial(comm) -> None:
     # Pieces skipped at random per forward: the same draws on every rank and in the serial run.
     parallel = run(comm, drop_piece=0.3)
     if comm.rank == 0:
@@ -60,6 +56,20 @@ def test_mpi_side_equals_serial_on_the_same_global_batches():
     small = fit(DepthMLP(4, 6, 3).double(), blobs(3, 4), config=tiny, comm=comm, progress=False)
     states = comm.allgather([t.clone() for t in small.model.state_dict().values()])
     assert all(torch.equal(a, b) for a, b in zip(states[0], states[-1], strict=True))
+
+
+@pytest.mark.mpi(min_size=2)
+def test_mpi_side_equals_serial_on_the_same_global_batches():
+    from partime.comm import from_env
+
+    check_equals_serial(from_env("mpi"))
+
+
+@pytest.mark.skipif("TORCHELASTIC_RUN_ID" not in os.environ, reason="runs under torchrun")
+def test_torch_side_equals_serial_on_the_same_global_batches():
+    from partime.comm import from_env
+
+    check_equals_serial(from_env("torch"))
 
 
 @pytest.mark.mpi(min_size=2)
@@ -99,14 +109,32 @@ def test_mpi_side_resume_is_bitwise():
         shutil.rmtree(directory)
 
 
+def launch(command: list[str]) -> subprocess.CompletedProcess:
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.run(["timeout", "180", *command], env=env, capture_output=True, text=True,
+                          cwd=os.path.dirname(HERE))  # fmt: skip
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(MPIEXEC is None, reason="mpiexec not found")
 def test_mpiexec_two_ranks():
     pytest_args = ["-m", "pytest", "--with-mpi", "-q", "-p", "no:cacheprovider", "-m", "mpi", HERE]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run(
-        ["timeout", "180", MPIEXEC, "-n", "2", sys.executable, *pytest_args],
-        env=env, capture_output=True, text=True, cwd=os.path.dirname(HERE),
-    )  # fmt: skip
+    proc = launch([MPIEXEC, "-n", "2", sys.executable, *pytest_args])
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "3 passed" in proc.stdout
+
+
+@pytest.mark.slow
+def test_torchrun_gloo_two_ranks():
+    torchrun = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc-per-node",
+        "2",
+    ]
+    pytest_args = ["-m", "pytest", "-q", "-p", "no:cacheprovider", "-k", "torch_side", HERE]
+    proc = launch([*torchrun, *pytest_args])
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "1 passed" in proc.stdout
