@@ -80,5 +80,6 @@ def add_dataclass_options(
 
 def dataclass_from_args(cls: type, args: argparse.Namespace, **given: Any) -> Any:
     """``cls`` built from the parsed options of its fields, ``given`` taking precedence."""
-    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(cls) if hasattr(args, f.name)}
+    names = [f.name for f in dataclasses.fields(cls) if hasattr(args, f.name)]
+    values = {name: getattr(args, name) for name in names}
     return cls(**{**values, **given})

@@ -26,7 +26,8 @@ def add_training_arguments(
 
     add_dataclass_options(parser.add_argument_group("model"), model_config, exclude=DATA_DECIDES)
     add_dataclass_options(parser.add_argument_group("data"), DataConfig)
-    add_dataclass_options(parser.add_argument_group("training"), TrainConfig, defaults=train_defaults)
+    training = parser.add_argument_group("training")
+    add_dataclass_options(training, TrainConfig, defaults=train_defaults)
     out = parser.add_argument_group("output and launch")
     out.add_argument("--out", required=True, help="model file (rebuilt by `partime manifest`)")
     out.add_argument("--json", action="store_true", help="one JSON summary line on stdout")

@@ -94,7 +94,7 @@ class TrainConfig:
         _check_epochs("refine_at", self.refine_at, self.epochs)
         patterns = self.exclude_from_decay
         if not isinstance(patterns, tuple) or not all(isinstance(p, str) and p for p in patterns):
-            raise ValueError(f"exclude_from_decay must be a tuple of name patterns, got {patterns!r}")
+            raise ValueError(f"exclude_from_decay must be a tuple of patterns, got {patterns!r}")
         if self.dtype not in DTYPES:
             raise ValueError(f"dtype must be one of {tuple(DTYPES)}, got {self.dtype!r}")
         try:
