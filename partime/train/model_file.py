@@ -91,7 +91,7 @@ def load_model(
         raise ValueError(f"{path} is not a partime model file ({err})") from err
     if not isinstance(blob, dict) or blob.get("format") != MODEL_FORMAT:
         found = blob.get("format") if isinstance(blob, dict) else type(blob).__name__
-        raise ValueError(f"{path} is not a partime model file (format {found!r}, not {MODEL_FORMAT})")
+        raise ValueError(f"{path} is not a partime model file (format {found!r}, {MODEL_FORMAT=})")
     config = _resolve(blob["config_class"], path)(**_tuples(blob["config"]))
     model = _resolve(blob["class"], path)(config)
     floating = [v for v in blob["state_dict"].values() if v.is_floating_point()]
