@@ -13,6 +13,7 @@ import importlib
 TRAIN_FAMILIES = {
     "hits": "partime.cli.train_hits",
     "coarse": "partime.cli.train_coarse",
+    "cnet": "partime.cli.train_cnet",
 }
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-from collections.abc import Callable
 
 from torch import nn
 
@@ -36,16 +35,17 @@ def add_training_arguments(
         "--backend", default="auto", choices=("auto", "serial", "mpi", "torch"),
         help="communication of the data-parallel ranks (auto: from the launcher)",
     )  # fmt: skip
+    out.add_argument("--threads", type=int, default=1, help="torch threads per rank (default: 1)")
 
 
 def run_training(
-    args: argparse.Namespace, family: str, model_config: type, build: Callable[..., nn.Module]
+    args: argparse.Namespace, family: str, model_class: type[nn.Module], model_config: type
 ) -> int:
-    """Validate everything, load the data, build ``build(config)`` and train it; rank 0 writes
-    the best-on-validation model to ``--out`` and prints the summary."""
+    """Validate everything, load the data, build ``model_class(config)`` and train it; rank 0
+    writes the best-on-validation model to ``--out`` and prints the summary."""
     import torch
 
-    from partime.comm import abort_on_exception, detect_launcher, from_env
+    from partime.comm import abort_on_exception, from_env
     from partime.data import DataConfig, load_classification
     from partime.train import TrainConfig, fit
     from partime.train.model_file import save_model
@@ -57,9 +57,8 @@ def run_training(
         model_config, args, input_shape=data.input_shape, n_classes=data.n_classes
     )
     torch.manual_seed(train.seed)
-    model = build(config)
-    # One math thread per rank under a launcher; a plain run keeps torch's default.
-    comm = from_env(args.backend, num_threads=1 if detect_launcher() else None)
+    model = model_class(config)
+    comm = from_env(args.backend, num_threads=args.threads)
     with abort_on_exception(comm):
         result = fit(model, data.train, data.val if len(data.val[1]) else None,
                      data.test if len(data.test[1]) else None, train, comm=comm,
