@@ -29,6 +29,7 @@ from partime.nets.layers import (
     Head,
     PlainBlock,
     ResidualUnit,
+    check_input,
     he_init,
     input_kind,
     measure_units,
@@ -135,12 +136,7 @@ class ContinuousNet(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """Logits (batch, n_classes) of inputs (batch, *input_shape)."""
-        if tuple(x.shape[1:]) != self.config.input_shape or x.ndim < 2:
-            expected = ", ".join(map(str, self.config.input_shape))
-            raise ValueError(
-                f"ContinuousNet expects inputs of shape (batch, {expected}) (its stem's input), "
-                f"got {tuple(x.shape)}"
-            )
+        check_input(x, self.config.input_shape, "ContinuousNet")
         x = self.stem(x)
         for stitch, block in zip(self.stitches, self.blocks, strict=True):
             x = block(stitch(x))

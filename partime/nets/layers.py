@@ -91,11 +91,15 @@ class PlainBlock(nn.Module):
         self.drop_rate = float(drop_rate)
 
     def forward(self, x: Tensor) -> Tensor:
+        return self.forward_with_skip(x)[0]
+
+    def forward_with_skip(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """(S(x) + scale·f(x), S(x)): the output and the shortcut (LM-ResNet's restart)."""
         skip = self.shortcut(x)
         factor = stochastic_depth_scale(self, self.drop_rate)
         if factor is None:
-            return skip
-        return torch.add(skip, self.branch(x), alpha=self.scale * factor)
+            return skip, skip
+        return torch.add(skip, self.branch(x), alpha=self.scale * factor), skip
 
 
 class Head(nn.Module):
@@ -109,6 +113,16 @@ class Head(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         x = torch.relu(self.norm(x))
         return self.fc(x.flatten(2).mean(-1) if x.ndim > 2 else x)
+
+
+def check_input(x: Tensor, input_shape: tuple[int, ...], owner: str) -> None:
+    """ValueError unless ``x`` is (batch, *input_shape), saying expected and got."""
+    if x.ndim < 2 or tuple(x.shape[1:]) != input_shape:
+        expected = ", ".join(map(str, input_shape))
+        raise ValueError(
+            f"{owner} expects inputs of shape (batch, {expected}) (its stem's input), "
+            f"got {tuple(x.shape)}"
+        )
 
 
 def stem(kind: str, c_in: int, width: int) -> nn.Module:
