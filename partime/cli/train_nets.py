@@ -56,6 +56,8 @@ def run_training(
     config = dataclass_from_args(
         model_config, args, input_shape=data.input_shape, n_classes=data.n_classes
     )
+    if train.refine_at and not hasattr(model_class, "refine"):
+        raise ValueError(f"--refine-at: a {family} cannot be refined (cnet can)")
     torch.manual_seed(train.seed)
     model = model_class(config)
     comm = from_env(args.backend, num_threads=args.threads)
@@ -66,6 +68,8 @@ def run_training(
         if comm.rank != 0:
             return 0
         summary = {"family": family, **data.describe(), **result.summary, "out": args.out}
+        if hasattr(result.best_model, "ks"):  # LM-ResNet's learned multistep coefficients
+            summary["ks"] = result.best_model.ks
         metadata = {"family": family, "data": dataclasses.asdict(data_config)}
         metadata |= {"mean": data.mean.tolist(), "std": data.std.tolist(), "summary": summary}
         save_model(args.out, result.best_model, metadata)

@@ -16,7 +16,7 @@ import torch
 from partime.cli.main import main
 from partime.comm import SerialComm
 from partime.data import DataConfig, load_classification
-from partime.train import evaluate
+from partime.train import evaluate, excluded_from_decay
 from partime.train.model_file import load_model
 
 SMALL = ["--data", "digits", "--n-train", "200", "--n-val", "60", "--n-test", "80"]
@@ -51,6 +51,29 @@ def test_cnet_end_to_end(tmp_path, capsys):
     model = check_model_file(out, summary)
     assert model.config.units == ("2-2" if summary["best_epoch"] == 1 else "1-1")
     assert model.config.scheme == "rk4" and model.config.basis == "linear"
+
+
+def test_resnet_end_to_end(tmp_path, capsys):
+    """``partime train resnet --data digits --epochs 1`` writes a model file and JSON."""
+    out = tmp_path / "resnet.pt"
+    summary = train(capsys, "resnet", "--blocks", "2-2", out=out)
+    assert summary["family"] == "resnet" and len(summary["epochs"]) == 1
+    assert summary["config"]["weight_decay"] == 1e-4 and "ks" not in summary
+    model = check_model_file(out, summary)
+    assert type(model).__name__ == "PreActResNet" and model.config.blocks == "2-2"
+
+
+def test_lmresnet_end_to_end_reports_k(tmp_path, capsys):
+    out = tmp_path / "lm.pt"
+    summary = train(capsys, "lmresnet", "--blocks", "3-3", "--final-survival", "0.8", out=out)
+    model = check_model_file(out, summary)
+    assert summary["ks"] == model.ks and len(model.ks) == 4  # two LM blocks per stage
+    assert all(-1.0 < k < 1.0 for k in summary["ks"])
+    no_decay = excluded_from_decay(model)
+    assert len(no_decay) == 4 and all(name.endswith(".k") for name in no_decay)
+    code = main(["train", "lmresnet", *SMALL, "--refine-at", "1", "--epochs", "2",
+                 "--out", str(tmp_path / "no.pt")])  # fmt: skip
+    assert code == 2 and "a lmresnet cannot be refined" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
