@@ -12,6 +12,7 @@ SUBCOMMAND_MODULES = (
     "partime.cli.bench",
     "partime.cli.solve",
     "partime.cli.train",
+    "partime.cli.convergence_test",
 )
 
 
