@@ -13,6 +13,7 @@ SUBCOMMAND_MODULES = (
     "partime.cli.solve",
     "partime.cli.train",
     "partime.cli.convergence_test",
+    "partime.cli.manifest",
 )
 
 

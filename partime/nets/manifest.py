@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 import torch
 from torch import Tensor, nn
+from tqdm.auto import tqdm
 
 from partime.integrators import get_tableau
 from partime.nets.checks import positive_int
@@ -37,6 +38,7 @@ def manifestation_sweep(
     schemes: Sequence[str],
     steps: Sequence[int],
     batch_size: int = 1000,
+    progress: bool = False,
 ) -> list[dict]:
     """Accuracy and inference time of ``model.manifest(scheme, n)`` for every scheme × n.
 
@@ -55,14 +57,14 @@ def manifestation_sweep(
         get_tableau(scheme)
     steps = [positive_int(n, "steps") for n in steps]
     rows = []
-    for scheme in schemes:
-        for n_steps in steps:
-            accuracy, seconds = accuracy_and_seconds(
-                model.manifest(scheme, n_steps), inputs, labels, batch_size
-            )
-            rows.append(
-                {"scheme": scheme, "n_steps": n_steps, "accuracy": accuracy, "seconds": seconds}
-            )
+    grid = [(scheme, n_steps) for scheme in schemes for n_steps in steps]
+    for scheme, n_steps in tqdm(grid, desc="manifestations", disable=not progress):
+        accuracy, seconds = accuracy_and_seconds(
+            model.manifest(scheme, n_steps), inputs, labels, batch_size
+        )
+        rows.append(
+            {"scheme": scheme, "n_steps": n_steps, "accuracy": accuracy, "seconds": seconds}
+        )
     return rows
 
 
