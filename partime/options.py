@@ -3,7 +3,8 @@
 A field ``foo_bar`` becomes ``--foo-bar`` (or a positional argument), with the field's
 default, its ``metadata["help"]`` and, if given, ``metadata["choices"]``. Types follow the
 annotation: int, float, str, bool (``--x/--no-x``), ``tuple[int|float|str, ...]``
-(comma-separated) and ``X | None``. So the CLI and the Python API cannot drift apart.
+(comma-separated), ``X | None`` and unions of numbers and tuples (``int | tuple``: "4" or
+"4,2,2"). So the CLI and the Python API cannot drift apart.
 """
 
 from __future__ import annotations
@@ -35,6 +36,23 @@ def _comma_list(item: Callable[[str], Any], kind: str) -> Callable[[str], tuple]
     return parse
 
 
+def _number(text: str) -> int | float:
+    try:
+        return int(text)
+    except ValueError:
+        return float(text)
+
+
+def _number_or_numbers(text: str) -> int | float | tuple:
+    """ "4" -> 4, "0.5" -> 0.5, "4,2,2" -> (4, 2, 2): one value or one per item."""
+    try:
+        return _comma_list(_number, "numbers")(text) if "," in text else _number(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a number or numbers like 4,2,2, got {text!r}"
+        ) from None
+
+
 def _parser_of(annotation: Any) -> tuple[Callable[[str], Any] | None, bool]:
     """(argparse ``type``, is a bool flag) for a field annotation."""
     args = [a for a in typing.get_args(annotation) if a is not type(None)]
@@ -48,6 +66,8 @@ def _parser_of(annotation: Any) -> tuple[Callable[[str], Any] | None, bool]:
         item = typing.get_args(annotation)[0]
         if item in _SCALARS:
             return _comma_list(_SCALARS[item], f"{item.__name__}s"), False
+    if args and all(a in (int, float) or a is tuple or typing.get_origin(a) is tuple for a in args):
+        return _number_or_numbers, False  # e.g. int | tuple | None: one value or one per stage
     raise TypeError(f"no command-line form for a field of type {annotation!r}")
 
 

@@ -12,6 +12,7 @@ BENCHMARKS = {
     "pint": "partime.bench.pint",
     "hits": "partime.bench.hits",
     "mgopt": "partime.bench.mgopt",
+    "nets": "partime.bench.nets",
 }
 
 

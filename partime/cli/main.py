@@ -13,6 +13,8 @@ SUBCOMMAND_MODULES = (
     "partime.cli.bench",
     "partime.cli.solve",
     "partime.cli.train",
+    "partime.cli.convergence_test",
+    "partime.cli.manifest",
 )
 
 

@@ -15,6 +15,9 @@ TRAIN_FAMILIES = {
     "hits": "partime.cli.train_hits",
     "coarse": "partime.cli.train_coarse",
     "mgopt": "partime.cli.train_mgopt",
+    "cnet": "partime.cli.train_cnet",
+    "resnet": "partime.cli.train_resnet",
+    "lmresnet": "partime.cli.train_lmresnet",
 }
 
 

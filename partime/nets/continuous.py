@@ -60,6 +60,13 @@ class ContinuousNetConfig:
         default=None, metadata={"help": "ε of each OdeBlock (default: its number of pieces)"}
     )
     stitch_epsilon: float = field(default=1.0, metadata={"help": "ε_s of the stitches"})
+    refine_steps: str = field(
+        default="keep",
+        metadata={
+            "help": "steps at refinement: keep (the output is unchanged) or double (one step "
+            "per piece stays, as the authors; the output changes by the discretization)"
+        },
+    )
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "input_shape", tuple(self.input_shape))
@@ -69,6 +76,8 @@ class ContinuousNetConfig:
         positive_int(self.width, "width")
         get_tableau(self.scheme)
         make_basis(self.basis, 1)
+        if self.refine_steps not in ("keep", "double"):
+            raise ValueError(f"refine_steps must be 'keep' or 'double', got {self.refine_steps!r}")
         for name in ("n_steps", "epsilon"):
             value = getattr(self, name)
             if isinstance(value, list):
@@ -154,14 +163,17 @@ class ContinuousNet(nn.Module):
         net.config = replace(config, n_steps=steps, epsilon=self.config.epsilons())
         return net
 
-    def refine(self) -> ContinuousNet:
-        """A copy with twice the pieces in every OdeBlock and the same output (new parameters)."""
+    def refine(self, double_steps: bool | None = None) -> ContinuousNet:
+        """A copy with twice the pieces in every OdeBlock (new parameters). The steps are kept,
+        and with them the output, unless ``double_steps`` (default: ``config.refine_steps``)."""
+        if double_steps is None:
+            double_steps = self.config.refine_steps == "double"
         net = copy.deepcopy(self)
-        net.blocks = nn.ModuleList([block.refine() for block in net.blocks])
+        net.blocks = nn.ModuleList([block.refine(double_steps) for block in net.blocks])
         net.config = replace(
             self.config,
             units="-".join(str(2 * p) for p in self.config.pieces),
-            n_steps=self.config.steps(),
+            n_steps=tuple(block.n_steps for block in net.blocks),
             epsilon=self.config.epsilons(),
         )
         return net

@@ -293,9 +293,12 @@ class OdeBlock(nn.Module):
         """The same parameters and buffers (shared storage) with another discretization."""
         return self._assemble(self.coefficients, self.basis, scheme, n_steps, self.epsilon)
 
-    def refine(self) -> OdeBlock:
-        """A block with twice the pieces (each piece's buffers duplicated) and the same output:
-        the function θ(t), ε, scheme and n_steps are unchanged. New parameters, not shared."""
+    def refine(self, double_steps: bool = False) -> OdeBlock:
+        """A block with twice the pieces (each piece's buffers duplicated), new parameters.
+
+        θ(t), ε and the scheme are unchanged; so is n_steps, and with it the output, unless
+        ``double_steps`` (the authors' refinement: as many steps per piece as before, the
+        output then changes by the discretization error)."""
         coefficients = copy.deepcopy(self.coefficients)
         for path, param in self.coefficients.named_parameters():
             module, leaf = _slot(coefficients, path)
@@ -304,8 +307,9 @@ class OdeBlock(nn.Module):
         for path, buffer in self.coefficients.named_buffers():
             module, leaf = _slot(coefficients, path)
             module._buffers[leaf] = buffer.repeat_interleave(2, dim=0)
+        n_steps = 2 * self.n_steps if double_steps else self.n_steps
         return self._assemble(
-            coefficients, self.basis.refine(), self.tableau, self.n_steps, self.epsilon
+            coefficients, self.basis.refine(), self.tableau, n_steps, self.epsilon
         )
 
     def _assemble(

@@ -20,8 +20,8 @@ OPTIMIZERS = ("sgd", "adam")
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
-def _help(text: str) -> dict:
-    return {"help": text}
+def _help(text: str, **more: Any) -> dict:
+    return {"help": text, **more}
 
 
 def _check_int(name: str, value: object, minimum: int) -> None:
@@ -52,11 +52,13 @@ class TrainConfig:
 
     epochs: int = field(default=10, metadata=_help("passes over the training set"))
     batch_size: int = field(default=128, metadata=_help("global batch (split over the ranks)"))
-    optimizer: str = field(default="sgd", metadata=_help("sgd (momentum, no nesterov) or adam"))
+    optimizer: str = field(
+        default="sgd", metadata=_help("sgd (momentum, no nesterov) or adam", choices=OPTIMIZERS)
+    )
     lr: float = field(default=0.1, metadata=_help("learning rate"))
     momentum: float = field(default=0.9, metadata=_help("SGD momentum"))
     weight_decay: float = field(default=5e-4, metadata=_help("L2 weight decay"))
-    no_decay: tuple[str, ...] = field(
+    exclude_from_decay: tuple[str, ...] = field(
         default=(),
         metadata=_help(
             "parameter-name patterns (fnmatch) without weight decay, besides the model's "
@@ -72,7 +74,7 @@ class TrainConfig:
     )
     seed: int = field(default=0, metadata=_help("seed of the shuffling and of torch's RNG"))
     device: str = field(default="cpu", metadata=_help("cpu or cuda[:i]"))
-    dtype: str = field(default="float32", metadata=_help("float32 or float64"))
+    dtype: str = field(default="float32", metadata=_help("float32 or float64", choices=DTYPES))
     eval_batch_size: int = field(default=1000, metadata=_help("samples per evaluation chunk"))
     checkpoint: str | None = field(
         default=None, metadata=_help("directory for a checkpoint after every epoch")
@@ -92,10 +94,9 @@ class TrainConfig:
         _check_float("lr_decay_factor", self.lr_decay_factor, 0.0, 1.0, open_low=True)
         _check_epochs("lr_decay_epochs", self.lr_decay_epochs, self.epochs)
         _check_epochs("refine_at", self.refine_at, self.epochs)
-        if not isinstance(self.no_decay, tuple) or not all(
-            isinstance(p, str) and p for p in self.no_decay
-        ):
-            raise ValueError(f"no_decay must be a tuple of name patterns, got {self.no_decay!r}")
+        patterns = self.exclude_from_decay
+        if not isinstance(patterns, tuple) or not all(isinstance(p, str) and p for p in patterns):
+            raise ValueError(f"exclude_from_decay must be a tuple of patterns, got {patterns!r}")
         if self.dtype not in DTYPES:
             raise ValueError(f"dtype must be one of {tuple(DTYPES)}, got {self.dtype!r}")
         try:

@@ -26,7 +26,7 @@ def excluded_from_decay(model: nn.Module, patterns: tuple[str, ...] = ()) -> set
 
 def build_optimizer(model: nn.Module, config: TrainConfig, lr: float) -> torch.optim.Optimizer:
     """A fresh optimizer over ``model``'s trainable parameters at learning rate ``lr``."""
-    excluded = excluded_from_decay(model, config.no_decay)
+    excluded = excluded_from_decay(model, config.exclude_from_decay)
     params = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     groups = [
         {

@@ -115,6 +115,23 @@ def test_refine_during_training_leaves_the_loss_unchanged(basis):
         )
 
 
+def test_refinement_with_double_steps_keeps_one_step_per_piece():
+    net = make_net((1, 8, 8), units="1-2", refine_steps="double")
+    refined = net.refine()
+    assert refined.config.units == "2-4" and refined.config.n_steps == (2, 4)
+    assert [b.n_steps for b in refined.blocks] == [2, 4]
+    assert refined.config.epsilon == (1.0, 2.0)  # the same ODE, twice the steps
+    kept = net.refine(double_steps=False)
+    assert [b.n_steps for b in kept.blocks] == [1, 2]
+    x = torch.randn(3, 1, 8, 8, dtype=torch.float64)
+    net.eval()
+    refined.eval()
+    assert not torch.allclose(refined(x), net(x))
+    rebuilt = ContinuousNet(refined.config).double().eval()
+    rebuilt.load_state_dict(refined.state_dict())
+    torch.testing.assert_close(rebuilt(x), refined(x), atol=0, rtol=0)
+
+
 def test_gradients_match_finite_differences():
     net = make_net((3,), units="1-1", scheme="rk4", basis="linear")
     x = torch.randn(4, 3, dtype=torch.float64, requires_grad=True)
@@ -132,6 +149,7 @@ def test_gradients_match_finite_differences():
         ({"basis": "spline"}, "'spline'"),
         ({"n_steps": (1, 2)}, "2 entries for 3 stages"),
         ({"width": 0}, "width=0"),
+        ({"refine_steps": "triple"}, "'triple'"),
     ],
 )
 def test_bad_configuration_names_the_value(kwargs, message):
