@@ -81,7 +81,7 @@ def kernel_source(
     dim = system.dim
     helpers, rhs, ops = rhs_source(trace_components(system), dim, dtype)
     step, alphas, offsets = _step_source(tableau, dim)
-    lanes = LANE_BYTES // torch.empty((), dtype=dtype).element_size()
+    lanes = LANE_BYTES // dtype.itemsize
     vectors = vectors_per_group(dim)
     # A group of a small batch steps one vector, not the empty ones (every vector runs the same
     # statements, so a row's result does not depend on the loop); two loops compile faster

@@ -15,6 +15,7 @@ from __future__ import annotations
 import ctypes
 import functools
 import hashlib
+import itertools
 import os
 import platform
 import shutil
@@ -73,10 +74,13 @@ def _cpu_identity() -> str:
     """Architecture and instruction-set flags: a library built with -march=native runs only
     on CPUs like the one that built it (a shared home folder may serve several kinds)."""
     try:
-        lines = Path("/proc/cpuinfo").read_text().splitlines()
-        wanted = [line for line in lines if line.startswith(("model name", "flags", "Features"))]
-        described = "\n".join(dict.fromkeys(wanted))
+        with open("/proc/cpuinfo") as handle:  # the first processor's block is enough
+            block = list(itertools.takewhile(str.strip, handle))
     except OSError:
+        block = []
+    wanted = ("model name", "flags", "Features")
+    described = "".join(line for line in block if line.startswith(wanted))
+    if not described:
         described = platform.processor()
     return f"{platform.system()}-{platform.machine()}-{_digest(described)[:16]}"
 
