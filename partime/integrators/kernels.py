@@ -12,6 +12,7 @@ file. Calls release the GIL, so with several torch threads the row groups run in
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import functools
 import hashlib
@@ -145,6 +146,7 @@ class Kernel:
     """A loaded kernel; ``run`` advances rows of a (rows, dim) state (see ``codegen``)."""
 
     def __init__(self, spec: KernelSpec, path: Path) -> None:
+        self.path = path  # where it was loaded from, or stored after a build
         self.library = ctypes.CDLL(str(path))
         kernel_id = self.library.partime_kernel_id
         kernel_id.restype = ctypes.c_char_p
@@ -154,7 +156,6 @@ class Kernel:
         self.function.restype = None
         self.function.argtypes = _ARGTYPES
         self.rows_per_group = spec.source.rows_per_group
-        self.path = path
 
     def run(
         self, x: Tensor, t0: float | Tensor, dt: float, n_steps: int, save_every: int | None
@@ -182,7 +183,7 @@ class Kernel:
             return out
         bounds = [groups * i // threads for i in range(threads + 1)]
         ranges = [(bounds[i], bounds[i + 1]) for i in range(threads)]
-        list(_pool(threads).map(lambda groups: self.function(*args, *groups), ranges))
+        list(_pool(threads).map(lambda span: self.function(*args, *span), ranges))
         return out
 
 
@@ -203,8 +204,9 @@ def load_cached(spec: KernelSpec) -> Kernel | None:
             raise OSError("missing, or not the bytes that were built")
         kernel = Kernel(spec, path)
     except (OSError, AttributeError):
-        path.unlink(missing_ok=True)  # truncated or foreign: rebuilt by the caller
-        spec.digest_path.unlink(missing_ok=True)
+        for stale in (path, spec.digest_path):  # truncated or foreign: the caller rebuilds
+            with contextlib.suppress(OSError):
+                stale.unlink(missing_ok=True)
         return None
     STATS["loaded"] += 1
     return kernel
@@ -239,17 +241,20 @@ def build(spec: KernelSpec) -> Kernel:
     with tempfile.TemporaryDirectory(prefix="partime-kernel-") as folder:
         built = Path(folder) / "kernel.so"
         _compile(spec, built)
-        path, library = spec.path, built.read_bytes()
-        try:
-            with atomic_write(path.with_suffix(".c"), "w") as handle:
-                handle.write(spec.code())
-            with atomic_write(path) as handle:
-                handle.write(library)
-            with atomic_write(spec.digest_path, "w") as handle:
-                handle.write(_digest_bytes(library))
-        except OSError:
-            path = built  # an unwritable cache: use this build, loaded before it is removed
-        kernel = Kernel(spec, path)
+        # Loaded from this build, not from the cache, where another process may be replacing
+        # or removing its own copy right now.
+        kernel = Kernel(spec, built)
+        library = built.read_bytes()
+    try:
+        with atomic_write(spec.path.with_suffix(".c"), "w") as handle:
+            handle.write(spec.code())
+        with atomic_write(spec.path) as handle:
+            handle.write(library)
+        with atomic_write(spec.digest_path, "w") as handle:
+            handle.write(_digest_bytes(library))
+        kernel.path = spec.path
+    except OSError:
+        pass  # an unwritable cache: this process keeps its build, the next one builds again
     STATS["compiled"] += 1
     STATS["compile_s"] += time.perf_counter() - start
     return kernel

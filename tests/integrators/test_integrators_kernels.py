@@ -156,3 +156,28 @@ def test_grad_needing_calls_stay_eager():
     x1 = integrate(Lorenz(), x0, 0.0, 1e-3, 20)
     (grad,) = torch.autograd.grad(x1.sum(), x0)
     assert grad.shape == (1, 3) and bool(torch.isfinite(grad).all())
+
+
+def test_unwritable_cache_still_builds_and_runs(monkeypatch, tmp_path):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the cache folder would go")
+    monkeypatch.setenv(kernels.CACHE_ENV, str(blocker))
+    f, x0 = Lorenz(rho=26.75), torch.tensor([[1.0, 2.0, 20.0]], dtype=torch.float64)
+    compiled = kernels.STATS["compiled"]
+    kernel, eager = kernel_and_eager(f, x0, 0.0, 1e-3, 50)
+    assert kernels.STATS["compiled"] == compiled + 1
+    torch.testing.assert_close(kernel, eager, rtol=0, atol=1e-13)
+
+
+def test_missing_compiler_falls_back_to_eager_with_one_warning(monkeypatch, tmp_path):
+    monkeypatch.setenv("CC", str(tmp_path / "no-such-cc"))
+    monkeypatch.setenv(kernels.CACHE_ENV, str(tmp_path))
+    f, x0 = Lorenz(rho=26.5), torch.tensor([[1.0, 2.0, 20.0]], dtype=torch.float64)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        first = integrate(f, x0, 0.0, 1e-3, 50, fast=True)
+        second = integrate(f, x0, 0.0, 1e-3, 50, fast=True)
+    messages = [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)]
+    assert len(messages) == 1 and "no C compiler found" in messages[0]
+    assert torch.equal(first, second)
+    assert torch.equal(first, integrate(f, x0, 0.0, 1e-3, 50, fast=False))
