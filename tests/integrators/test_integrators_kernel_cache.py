@@ -6,6 +6,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from partime.integrators.kernels import find_compiler
+
 # Runs in a fresh interpreter: integrates Lorenz and prints the kernel counters after each step.
 SCRIPT = """
 import json, sys, torch
@@ -50,6 +54,8 @@ def run(cache: Path, *steps: str) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.slow  # three fresh interpreters: ~10 s, 30 s on a busy machine
+@pytest.mark.skipif(find_compiler() is None, reason="no C compiler")
 def test_cache_reused_across_processes_missed_on_changes_and_healed(tmp_path):
     first = run(tmp_path, "fast")
     assert first["fast stats"]["compiled"] == 1 and first["fast stats"]["loaded"] == 0

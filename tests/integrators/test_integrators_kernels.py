@@ -9,6 +9,7 @@ from partime.dynamics import SYSTEMS, ComponentSystem, Lorenz
 from partime.integrators import fast, integrate, kernels
 
 BUILTINS = sorted(name for name, cls in SYSTEMS.items() if issubclass(cls, ComponentSystem))
+needs_cc = pytest.mark.skipif(kernels.find_compiler() is None, reason="no C compiler")
 
 
 class Driven(ComponentSystem):
@@ -44,6 +45,7 @@ def kernel_and_eager(f, x0, t0, dt, n, **kwargs):
     )
 
 
+@needs_cc
 @pytest.mark.parametrize("batch", [1, 7, 1024])
 @pytest.mark.parametrize("name", BUILTINS)
 def test_kernel_equals_eager_on_every_builtin_system(name, batch):
@@ -60,6 +62,7 @@ def test_kernel_equals_eager_on_every_builtin_system(name, batch):
     torch.testing.assert_close(final, final_eager, rtol=0, atol=1e-13)
 
 
+@needs_cc
 @pytest.mark.parametrize("batch", [1, 7, 1024])
 def test_kernel_equals_eager_on_a_user_system_with_per_row_times(batch):
     x0, t0 = starts(batch, 3)
@@ -69,6 +72,7 @@ def test_kernel_equals_eager_on_a_user_system_with_per_row_times(batch):
     assert any(key[0] is Driven for key in fast._compiled)  # a kernel ran, not a fallback
 
 
+@needs_cc
 def test_float32_kernel_matches_eager_and_leading_dimensions_are_kept():
     x0 = 5 * torch.randn(2, 5, 3) + torch.tensor([0.0, 0.0, 25.0])
     t0 = torch.rand(2, 5, dtype=torch.float64)
@@ -80,6 +84,7 @@ def test_float32_kernel_matches_eager_and_leading_dimensions_are_kept():
     torch.testing.assert_close(kernel, eager, rtol=1e-5, atol=1e-5)
 
 
+@needs_cc
 def test_rows_do_not_depend_on_batch_position_or_threads():
     f = Lorenz()
     x0, t0 = starts(1000, 3, seed=3)
@@ -134,6 +139,7 @@ def test_untranslatable_field_falls_back_to_eager_with_one_warning(system, mode)
     assert torch.equal(first, eager) and torch.equal(second, eager)
 
 
+@needs_cc
 def test_auto_compiles_once_the_eager_time_pays_for_it(monkeypatch):
     monkeypatch.setattr(fast, "_compile_estimate_s", lambda: 0.01)
     f = Lorenz(rho=27.5)  # a kernel no other test builds
@@ -158,6 +164,7 @@ def test_grad_needing_calls_stay_eager():
     assert grad.shape == (1, 3) and bool(torch.isfinite(grad).all())
 
 
+@needs_cc
 def test_unwritable_cache_still_builds_and_runs(monkeypatch, tmp_path):
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("a file where the cache folder would go")
