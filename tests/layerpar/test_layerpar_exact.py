@@ -13,11 +13,13 @@ import sys
 
 import pytest
 import torch
+import layerpar_models
 from layerpar_models import MODELS, batch, lm_pair, serial_gradients, stochastic
 from torch import nn
 
 from partime.comm import detect_launcher, from_env
 from partime.layerpar import DepthPartition, LayerParallel
+from partime.layerpar.units import next_step_key
 
 HERE = os.path.abspath(__file__)
 TOL = 1e-12
@@ -101,8 +103,11 @@ def test_side_batch_norm_and_dropout_follow_the_micro_batch_definition(comm):
     reference = stochastic()
     lp = LayerParallel(stochastic(), comm, micro_batches=3, seed=7)
     for step in range(2):
-        loss_ref, grads_ref = serial_gradients(reference, x, y, micro_batches=3, seed=7, step=step)
+        torch.manual_seed(50 + step)  # each step's key is drawn from torch's RNG
+        key = next_step_key()
+        loss_ref, grads_ref = serial_gradients(reference, x, y, micro_batches=3, seed=7, step=key)
         lp.serial_model.zero_grad()
+        torch.manual_seed(50 + step)
         loss = lp.train_step(x, y, nn.functional.mse_loss)
         assert abs(float(loss) - float(loss_ref)) <= TOL
         check_gradients(lp, grads_ref)
@@ -113,6 +118,33 @@ def test_side_batch_norm_and_dropout_follow_the_micro_batch_definition(comm):
     lp.eval()
     reference.eval()
     with torch.no_grad():  # eval: running statistics, no dropout, so even the full batch agrees
+        assert close(lp(x), reference(x)) <= TOL
+
+
+@pytest.mark.parametrize("family", ["cnet", "lmresnet"])
+def test_side_partime_nets_models(comm, family):
+    """ContinuousNet (cut at piece boundaries, per-piece batch norm) and LM-ResNet (a pair
+    across the boundary) under micro-batch batch norm; eval mode equals the full-batch model."""
+    build = {"cnet": layerpar_models.cnet, "lmresnet": layerpar_models.lmresnet}[family]
+    x, y = layerpar_models.labels(11) if family == "cnet" else batch(11)
+    if family == "lmresnet":
+        y = (y[:, 0] > 0).long()
+    ce = nn.functional.cross_entropy
+    reference = build()
+    lp = LayerParallel(build(), comm, micro_batches=4)
+    torch.manual_seed(3)
+    key = next_step_key()
+    loss_ref, grads_ref = serial_gradients(reference, x, y, micro_batches=4, step=key, loss_fn=ce)
+    torch.manual_seed(3)
+    loss = lp.train_step(x, y, ce)
+    assert abs(float(loss) - float(loss_ref)) <= TOL
+    check_gradients(lp, grads_ref)
+    full = lp.state_dict()  # per-piece statistics merged from the ranks that updated them
+    for name, value in reference.state_dict().items():
+        assert close(full[name].double(), value.double()) <= TOL, name
+    lp.eval()
+    reference.eval()
+    with torch.no_grad():
         assert close(lp(x), reference(x)) <= TOL
 
 
