@@ -1,6 +1,7 @@
 """What ``partime train cnet|lmresnet|resnet`` share: data and training options generated from
 ``DataConfig`` and ``TrainConfig``, then load -> build -> ``fit`` (data-parallel under
-mpiexec/torchrun) -> model file on rank 0 -> summary line."""
+mpiexec/torchrun/Ray, or layer-parallel with ``--layer-parallel``) -> model file on rank 0 ->
+summary line."""
 
 from __future__ import annotations
 
@@ -22,20 +23,24 @@ def add_training_arguments(
 ) -> None:
     """The model's options (``model_config`` fields), then data, training and output options."""
     from partime.data import DataConfig
+    from partime.layerpar.strategy import LayerParallelConfig
     from partime.train import TrainConfig
 
     add_dataclass_options(parser.add_argument_group("model"), model_config, exclude=DATA_DECIDES)
     add_dataclass_options(parser.add_argument_group("data"), DataConfig)
     training = parser.add_argument_group("training")
     add_dataclass_options(training, TrainConfig, defaults=train_defaults)
+    add_dataclass_options(parser.add_argument_group("layer parallel"), LayerParallelConfig)
     out = parser.add_argument_group("output and launch")
     out.add_argument("--out", required=True, help="model file (rebuilt by `partime manifest`)")
     out.add_argument("--json", action="store_true", help="one JSON summary line on stdout")
     out.add_argument("--no-progress", action="store_true", help="no progress bar")
     out.add_argument(
-        "--backend", default="auto", choices=("auto", "serial", "mpi", "torch"),
-        help="communication of the data-parallel ranks (auto: from the launcher)",
+        "--backend", default="auto", choices=("auto", "serial", "mpi", "torch", "ray"),
+        help="communication of the ranks (auto: from the launcher; ray: --workers actors)",
     )  # fmt: skip
+    out.add_argument("--workers", type=int, default=None, help="Ray actors (--backend ray)")
+    out.add_argument("--address", default=None, help="Ray cluster HOST:PORT (default: local)")
 
 
 def run_training(
@@ -43,14 +48,55 @@ def run_training(
 ) -> int:
     """Validate everything, load the data, build ``build(config)`` and train it; rank 0 writes
     the best-on-validation model to ``--out`` and prints the summary."""
+    from partime.comm import detect_launcher, from_env
+    from partime.comm.ray_spmd import run_spmd
+    from partime.layerpar.strategy import LayerParallelConfig
+
+    layer = dataclass_from_args(LayerParallelConfig, args)
+    if args.backend == "ray":
+        if args.workers is None:
+            raise ValueError("--backend ray needs --workers N (the number of Ray actors)")
+        if layer.layer_parallel:
+            layer.check(args.workers, _train_config(args))
+        summaries = run_spmd(
+            train_on_ranks, args.workers, args, family, model_config, build, address=args.address
+        )
+        summary = summaries[0]
+    else:
+        # One math thread per rank under a launcher; a plain run keeps torch's default.
+        comm = from_env(args.backend, num_threads=1 if detect_launcher() else None)
+        summary = train_on_ranks(comm, args, family, model_config, build)
+        if comm.rank != 0:
+            return 0
+    if args.json:
+        print(json.dumps(summary), flush=True)
+    else:
+        print(_sentence(summary), flush=True)
+    return 0
+
+
+def _train_config(args: argparse.Namespace):
+    from partime.train import TrainConfig
+
+    return dataclass_from_args(TrainConfig, args)
+
+
+def train_on_ranks(
+    comm, args: argparse.Namespace, family: str, model_config: type, build: Callable[..., nn.Module]
+) -> dict | None:
+    """The SPMD body (every rank of ``comm``): returns the summary on rank 0, None elsewhere."""
     import torch
 
-    from partime.comm import abort_on_exception, detect_launcher, from_env
+    from partime.comm import abort_on_exception
     from partime.data import DataConfig, load_classification
-    from partime.train import TrainConfig, fit
+    from partime.layerpar.strategy import LayerParallelConfig, layer_parallel_training
+    from partime.train import fit
     from partime.train.model_file import save_model
 
-    train = dataclass_from_args(TrainConfig, args)
+    train = _train_config(args)
+    layer = dataclass_from_args(LayerParallelConfig, args)
+    if layer.layer_parallel:
+        layer.check(comm.size, train)  # before any message
     data_config = dataclass_from_args(DataConfig, args)
     data = load_classification(data_config, dtype=train.torch_dtype)
     config = dataclass_from_args(
@@ -58,23 +104,26 @@ def run_training(
     )
     torch.manual_seed(train.seed)
     model = build(config)
-    # One math thread per rank under a launcher; a plain run keeps torch's default.
-    comm = from_env(args.backend, num_threads=1 if detect_launcher() else None)
     with abort_on_exception(comm):
+        fit_comm, step = comm, None
+        if layer.layer_parallel:
+            model, fit_comm, step, train = layer_parallel_training(model, comm, layer, train)
         result = fit(model, data.train, data.val if len(data.val[1]) else None,
-                     data.test if len(data.test[1]) else None, train, comm=comm,
+                     data.test if len(data.test[1]) else None, train, comm=fit_comm, step=step,
                      progress=not args.no_progress)  # fmt: skip
+        best = result.best_model
+        if layer.layer_parallel:  # the whole network, gathered from its stages
+            state = best.state_dict()
+            best = best.serial_model
+            best.load_state_dict(state)
         if comm.rank != 0:
-            return 0
+            return None
         summary = {"family": family, **data.describe(), **result.summary, "out": args.out}
+        summary |= {"ranks": comm.size, "layer_parallel": dataclasses.asdict(layer)}
         metadata = {"family": family, "data": dataclasses.asdict(data_config)}
         metadata |= {"mean": data.mean.tolist(), "std": data.std.tolist(), "summary": summary}
-        save_model(args.out, result.best_model, metadata)
-    if args.json:
-        print(json.dumps(summary), flush=True)
-    else:
-        print(_sentence(summary), flush=True)
-    return 0
+        save_model(args.out, best, metadata)
+    return summary
 
 
 def _sentence(summary: dict) -> str:
