@@ -73,7 +73,9 @@ def add_dataclass_options(
             )
         else:
             shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
-            help_text = f"{text} (default: {shown})" if not required else text
+            shown = "none" if shown in (None, "") else shown
+            mentioned = required or "default" in text
+            help_text = text if mentioned else f"{text} (default: {shown})"
             parser.add_argument(option, type=kind, default=default, required=required,
                                 help=help_text)  # fmt: skip
 

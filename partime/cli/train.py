@@ -13,6 +13,9 @@ import importlib
 TRAIN_FAMILIES = {
     "hits": "partime.cli.train_hits",
     "coarse": "partime.cli.train_coarse",
+    "cnet": "partime.cli.train_cnet",
+    "resnet": "partime.cli.train_resnet",
+    "lmresnet": "partime.cli.train_lmresnet",
 }
 
 

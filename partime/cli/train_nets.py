@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-from collections.abc import Callable
 
 from torch import nn
 
@@ -41,14 +40,16 @@ def add_training_arguments(
     )  # fmt: skip
     out.add_argument("--workers", type=int, default=None, help="Ray actors (--backend ray)")
     out.add_argument("--address", default=None, help="Ray cluster HOST:PORT (default: local)")
+    out.add_argument("--threads", type=int, default=1, help="torch threads per rank (default: 1)")
 
 
 def run_training(
-    args: argparse.Namespace, family: str, model_config: type, build: Callable[..., nn.Module]
+    args: argparse.Namespace, family: str, model_class: type[nn.Module], model_config: type
 ) -> int:
-    """Validate everything, load the data, build ``build(config)`` and train it; rank 0 writes
-    the best-on-validation model to ``--out`` and prints the summary."""
-    from partime.comm import detect_launcher, from_env
+    """Validate everything, load the data, build ``model_class(config)`` and train it (on
+    this launch's ranks, or on ``--workers`` Ray actors); rank 0 writes the best-on-validation
+    model to ``--out`` and prints the summary."""
+    from partime.comm import from_env
     from partime.comm.ray_spmd import run_spmd
     from partime.layerpar.strategy import LayerParallelConfig
 
@@ -59,13 +60,19 @@ def run_training(
         if layer.layer_parallel:
             layer.check(args.workers, _train_config(args))
         summaries = run_spmd(
-            train_on_ranks, args.workers, args, family, model_config, build, address=args.address
+            train_on_ranks,
+            args.workers,
+            args,
+            family,
+            model_class,
+            model_config,
+            address=args.address,
+            num_threads=args.threads,
         )
         summary = summaries[0]
     else:
-        # One math thread per rank under a launcher; a plain run keeps torch's default.
-        comm = from_env(args.backend, num_threads=1 if detect_launcher() else None)
-        summary = train_on_ranks(comm, args, family, model_config, build)
+        comm = from_env(args.backend, num_threads=args.threads)
+        summary = train_on_ranks(comm, args, family, model_class, model_config)
         if comm.rank != 0:
             return 0
     if args.json:
@@ -82,7 +89,7 @@ def _train_config(args: argparse.Namespace):
 
 
 def train_on_ranks(
-    comm, args: argparse.Namespace, family: str, model_config: type, build: Callable[..., nn.Module]
+    comm, args: argparse.Namespace, family: str, model_class: type[nn.Module], model_config: type
 ) -> dict | None:
     """The SPMD body (every rank of ``comm``): returns the summary on rank 0, None elsewhere."""
     import torch
@@ -102,8 +109,10 @@ def train_on_ranks(
     config = dataclass_from_args(
         model_config, args, input_shape=data.input_shape, n_classes=data.n_classes
     )
+    if train.refine_at and not hasattr(model_class, "refine"):
+        raise ValueError(f"--refine-at: a {family} cannot be refined (cnet can)")
     torch.manual_seed(train.seed)
-    model = build(config)
+    model = model_class(config)
     with abort_on_exception(comm):
         fit_comm, step = comm, None
         if layer.layer_parallel:
@@ -120,6 +129,8 @@ def train_on_ranks(
             return None
         summary = {"family": family, **data.describe(), **result.summary, "out": args.out}
         summary |= {"ranks": comm.size, "layer_parallel": dataclasses.asdict(layer)}
+        if hasattr(best, "ks"):  # LM-ResNet's learned multistep coefficients
+            summary["ks"] = best.ks
         metadata = {"family": family, "data": dataclasses.asdict(data_config)}
         metadata |= {"mean": data.mean.tolist(), "std": data.std.tolist(), "summary": summary}
         save_model(args.out, best, metadata)
