@@ -11,9 +11,9 @@ import shutil
 import subprocess
 import sys
 
+import layerpar_models
 import pytest
 import torch
-import layerpar_models
 from layerpar_models import MODELS, batch, lm_pair, serial_gradients, stochastic
 from torch import nn
 
