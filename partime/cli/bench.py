@@ -10,6 +10,7 @@ BENCHMARKS = {
     "integrators": "partime.bench.integrators",
     "pint": "partime.bench.pint",
     "hits": "partime.bench.hits",
+    "layerpar": "partime.bench.layerpar",
 }
 
 
