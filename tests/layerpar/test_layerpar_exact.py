@@ -10,6 +10,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 
 import layerpar_models
 import pytest
@@ -232,3 +233,41 @@ def test_mpiexec_four_ranks_two_replicas_of_two_stages():
     proc = launch([mpiexec, "-n", "4", sys.executable, *args])
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-3000:]
     assert "7 passed" in proc.stdout
+
+
+FAILING_RANK = """
+import torch
+from torch import nn
+from partime.comm import abort_on_exception, from_env
+from partime.layerpar import LayerParallel
+
+class Breaks(nn.Module):
+    def forward(self, x):
+        raise RuntimeError("boom in the unit of rank 1")
+
+comm = from_env()
+model = nn.Sequential(nn.Linear(3, 3), nn.Linear(3, 3), Breaks(), nn.Linear(3, 3)).double()
+with abort_on_exception(comm):
+    lp = LayerParallel(model, comm, micro_batches=2)
+    x = torch.ones(4, 3, dtype=torch.float64)
+    lp.train_step(x, x, nn.functional.mse_loss)  # rank 0 then waits for gradients forever
+"""
+
+
+@launches
+@pytest.mark.parametrize("launcher", ["mpiexec", "torchrun"])
+def test_an_exception_on_one_rank_ends_the_job_quickly(launcher, tmp_path):
+    if launcher == "mpiexec":
+        if shutil.which("mpiexec") is None:
+            pytest.skip("mpiexec not on PATH")
+        command = [shutil.which("mpiexec"), "-n", "2", sys.executable, "-c", FAILING_RANK]
+    else:
+        script = tmp_path / "failing_rank.py"
+        script.write_text(FAILING_RANK)
+        command = [sys.executable, "-m", "torch.distributed.run", "--standalone",
+                   "--nproc-per-node", "2", str(script)]  # fmt: skip
+    start = time.monotonic()
+    proc = launch(command, limit_s=90)
+    assert proc.returncode not in (0, 124), proc.stderr[-3000:]
+    assert time.monotonic() - start < 30
+    assert "boom in the unit of rank 1" in proc.stderr
