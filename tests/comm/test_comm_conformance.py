@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 
 import pytest
 import torch
@@ -208,8 +209,14 @@ def test_allreduce_numbers(comm):
     assert comm.allreduce(1j * comm.rank) == 1j * sum(ranks)
 
 
-def test_barrier(comm):
+def test_barrier_waits_for_the_slowest_rank(comm):
+    delay = 0.2
+    time.sleep(delay * comm.rank)  # the last rank reaches the barrier (size-1)·delay late
+    start = time.monotonic()
     comm.barrier()
+    waited = time.monotonic() - start
+    # every rank leaves the barrier only once the last one arrived
+    assert waited >= delay * (comm.size - 1 - comm.rank) - 0.05
 
 
 def test_split_even_odd_ordered_by_key(comm):
