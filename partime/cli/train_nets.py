@@ -21,6 +21,7 @@ def add_training_arguments(
     parser: argparse.ArgumentParser, model_config: type, train_defaults: dict | None = None
 ) -> None:
     """The model's options (``model_config`` fields), then data, training and output options."""
+    from partime.comm import RUN_BACKENDS
     from partime.data import DataConfig
     from partime.layerpar.strategy import LayerParallelConfig
     from partime.train import TrainConfig
@@ -35,7 +36,7 @@ def add_training_arguments(
     out.add_argument("--json", action="store_true", help="one JSON summary line on stdout")
     out.add_argument("--no-progress", action="store_true", help="no progress bar")
     out.add_argument(
-        "--backend", default="auto", choices=("auto", "serial", "mpi", "torch", "ray"),
+        "--backend", default="auto", choices=RUN_BACKENDS,
         help="communication of the ranks (auto: from the launcher; ray: --workers actors)",
     )  # fmt: skip
     out.add_argument("--workers", type=int, default=None, help="Ray actors (--backend ray)")

@@ -19,10 +19,10 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
+import torch.distributed as dist
 
-from partime._optional import require
-
-_LOOPBACK = ("127.0.0.1", "localhost")
+from partime.comm.raycluster import ray_session
+from partime.comm.torchdist import TorchComm
 
 
 class _SpmdActor:
@@ -43,10 +43,6 @@ class _SpmdActor:
 
     def run(self, fn: Callable, rank: int, size: int, master: tuple[str, int], timeout_s: float,
             args: tuple, kwargs: dict) -> Any:  # fmt: skip
-        import torch.distributed as dist
-
-        from partime.comm.torchdist import TorchComm
-
         os.environ.update(
             MASTER_ADDR=master[0], MASTER_PORT=str(master[1]), RANK=str(rank),
             WORLD_SIZE=str(size), LOCAL_RANK="0",
@@ -70,32 +66,19 @@ def run_spmd(
     """``fn(comm, *args, **kwargs)`` on ``workers`` Ray actors; their results in rank order."""
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ValueError(f"workers must be a positive integer, got {workers!r}")
-    if address and address.split(":")[0] in _LOOPBACK:
-        # Ray otherwise dials the machine's public address for a loopback head.
-        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
-    ray = require("ray", "ray")
-    started = not ray.is_initialized()
-    if started:
-        ray.init(
-            address=address,
-            num_cpus=None if address else workers * num_threads,
-            include_dashboard=False,
-            log_to_driver=False,
-        )
-    actor = ray.remote(num_cpus=num_threads)(_SpmdActor)
-    actors = [actor.remote(num_threads) for _ in range(workers)]
-    try:
-        master = ray.get(actors[0].endpoint.remote())
-        refs = [
-            a.run.remote(fn, rank, workers, master, timeout_s, args, kwargs)
-            for rank, a in enumerate(actors)
-        ]
-        return _results(ray, refs)
-    finally:
-        for a in actors:
-            ray.kill(a)
-        if started:
-            ray.shutdown()
+    with ray_session(address, num_cpus=workers * num_threads) as ray:
+        actor = ray.remote(num_cpus=num_threads)(_SpmdActor)
+        actors = [actor.remote(num_threads) for _ in range(workers)]
+        try:
+            master = ray.get(actors[0].endpoint.remote())
+            refs = [
+                a.run.remote(fn, rank, workers, master, timeout_s, args, kwargs)
+                for rank, a in enumerate(actors)
+            ]
+            return _results(ray, refs)
+        finally:
+            for a in actors:  # also those blocked waiting for a failed rank
+                ray.kill(a)
 
 
 def _results(ray, refs: list) -> list[Any]:
