@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 
 pytest.importorskip("ray")
 REPO = Path(__file__).resolve().parents[2]
@@ -69,3 +70,27 @@ def test_a_failing_actor_ends_the_run(head_address, how, error, message):
     got = driver(head_address, "fail", how)
     assert got["type"] == error and message in got["message"]
     assert time.monotonic() - start < 30
+
+
+def test_partime_train_on_ray_actors_equals_one_rank(head_address, tmp_path):
+    """`partime train cnet --layer-parallel --backend ray --workers 2 --address HEAD`."""
+    train = [
+        sys.executable, "-m", "partime", "train", "cnet", "--data", "digits", "--n-train", "96",
+        "--n-val", "32", "--n-test", "32", "--units", "1-1", "--width", "4", "--epochs", "1",
+        "--batch-size", "32", "--dtype", "float64", "--json", "--no-progress",
+        "--layer-parallel", "--micro-batches", "2",
+    ]  # fmt: skip
+    runs = {
+        "one": [],
+        "ray": ["--backend", "ray", "--workers", "2", "--address", head_address],
+    }
+    for name, extra in runs.items():
+        proc = subprocess.run(
+            ["timeout", "240", *train, *extra, "--out", str(tmp_path / f"{name}.pt")],
+            env=ENV, capture_output=True, text=True,
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr[-3000:]
+    one = torch.load(tmp_path / "one.pt", weights_only=False)["state_dict"]
+    ray = torch.load(tmp_path / "ray.pt", weights_only=False)["state_dict"]
+    for name in one:
+        assert float((one[name].double() - ray[name].double()).abs().max()) <= 1e-12, name
