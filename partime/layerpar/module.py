@@ -68,6 +68,10 @@ class LayerParallel(nn.Module):
                 f"the partition covers {partition.n_units} units on {partition.n_ranks} ranks, "
                 f"but the model has {len(units)} units and the pipeline {stages} ranks"
             )
+        inside = sorted(set(partition.bounds[1:-1]) - set(depth_cuts(units)))
+        if inside:
+            names = [units[i].name for i in inside]
+            raise ValueError(f"the partition cuts before units {names}, inside a piece of a block")
         self.schedule = make_schedule(schedule, stages, micro_batches)
         self.partition, self.seed = partition, seed
         self.grid = PipelineGrid.split(comm, data_parallel)  # the first communication
