@@ -53,11 +53,18 @@ _pending: dict[tuple, _Pending] = {}
 
 
 def _needs_grad(f: object, x0: Tensor, t0: Time) -> bool:
+    """Whether autograd or a functorch transform (``jvp``, …) must see the steps."""
+    if _transformed(x0) or (isinstance(t0, Tensor) and _transformed(t0)):
+        return True
     if not torch.is_grad_enabled():
         return False
     params = f.parameters() if isinstance(f, torch.nn.Module) else ()
     tensors = [x0, t0, *params] if isinstance(t0, Tensor) else [x0, *params]
     return any(t.requires_grad for t in tensors)
+
+
+def _transformed(x: Tensor) -> bool:
+    return torch._C._functorch.is_functorch_wrapped_tensor(x)
 
 
 def _system_key(f: ComponentSystem, tableau: ButcherTableau, dtype: torch.dtype) -> tuple:

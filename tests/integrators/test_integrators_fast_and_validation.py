@@ -125,6 +125,19 @@ def test_fast_true_refuses_autograd():
     assert integrate(Forced(), x0, 0.0, 0.1, 5).requires_grad  # auto picks eager
 
 
+def test_functorch_transforms_take_the_eager_path_even_with_a_kernel_ready():
+    """jvp through ``integrate`` sees every step, after a compiled kernel exists."""
+    lorenz, x = Lorenz(), torch.tensor([[1.0, 2.0, 20.0]], dtype=torch.float64)
+    integrate(lorenz, x, 0.0, 1e-3, 50, fast=True)  # the kernel is built
+    tangent = torch.tensor([[1.0, 0.0, 0.0]], dtype=torch.float64)
+    _, column = torch.func.jvp(lambda y: integrate(lorenz, y, 0.0, 1e-3, 50), (x,), (tangent,))
+    _, expected = torch.func.jvp(
+        lambda y: integrate(lorenz, y, 0.0, 1e-3, 50, fast=False), (x,), (tangent,)
+    )
+    torch.testing.assert_close(column, expected, rtol=0, atol=0)
+    assert column.abs().max() > 0.5
+
+
 @pytest.mark.parametrize("dt", [0.0, -0.1, math.nan, math.inf])
 def test_bad_dt(dt):
     with pytest.raises(ValueError, match=f"dt={dt}"):
