@@ -42,11 +42,11 @@ def main() -> None:
               f"{config.n_samples} pairs")  # fmt: skip
         print(result.table())
         print("\n".join(result.summary_lines()))
-        plot_convergence(result, args.plot.format(dt=dt))
+        print(f"wrote {plot_convergence(result, args.plot.format(dt=dt))}")
         results[str(dt)] = result.to_dict()
     with atomic_write(args.out, "w") as handle:
         json.dump(results, handle, indent=1)
-    print(f"wrote {args.out} and {args.plot}")
+    print(f"wrote {args.out}")
 
 
 if __name__ == "__main__":
