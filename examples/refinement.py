@@ -55,19 +55,22 @@ def run(data, units: str, refine_at: tuple[int, ...], seed: int, args) -> dict:
     }
 
 
-def plot(runs: list[dict], path: str) -> None:
+def plot(runs: list[dict], refine_at: tuple[int, ...], path: str) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(5.5, 3.6))
-    for label, style in (("fixed", "-"), ("refined", "--")):
-        for run in runs:
-            ax.plot(range(1, len(run[label]["val_accuracy"]) + 1), run[label]["val_accuracy"],
-                    style, lw=0.9, label=f"{label} (seed {run['seed']})")  # fmt: skip
+    for i, run in enumerate(runs):
+        for label, style in (("fixed", "-"), ("refined", "--")):
+            curve = run[label]["val_accuracy"]
+            ax.plot(range(1, len(curve) + 1), curve, style, color=f"C{i}", lw=0.9,
+                    label=f"{label} (seed {run['seed']})")  # fmt: skip
+    for epoch in refine_at:
+        ax.axvline(epoch + 0.5, color="gray", lw=0.6, ls=":")
     ax.set(xlabel="epoch", ylabel="validation accuracy (%)",
-           title="1-1-1 -> 2-2-2 -> 4-4-4 vs fixed 4-4-4")  # fmt: skip
+           title="1-1-1 -> 2-2-2 -> 4-4-4 (dashed) vs fixed 4-4-4")  # fmt: skip
     ax.legend(fontsize="x-small", ncol=2)
     fig.tight_layout()
     atomic_write_with(lambda handle: fig.savefig(handle, dpi=120, format="png"), path)
@@ -102,7 +105,7 @@ def main() -> None:
           f"the wall time")  # fmt: skip
     with atomic_write(args.out, "w") as handle:
         json.dump({"args": vars(args), "runs": runs, "summary": summary}, handle, indent=1)
-    plot(runs, args.plot)
+    plot(runs, refine_at, args.plot)
     print(f"wrote {args.out} and {args.plot}")
 
 
