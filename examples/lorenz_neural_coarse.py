@@ -17,8 +17,8 @@ import time
 
 import torch
 
+from partime.data.initial import initial_states
 from partime.dynamics import Lorenz
-from partime.pint.solve import SolveConfig, initial_states
 from partime.steppers import FlowMapMLP, NeuralStepper, RKPropagator, train_flow_map
 
 N_FORWARD = 5  # steps per training window (HiTS)
@@ -27,9 +27,8 @@ DATA_DT = 5e-4  # RK4 step that makes the training data (the bench's fine step)
 
 def make_windows(n_traj: int, step: float, seed: int) -> torch.Tensor:
     """(n_traj, N_FORWARD + 1, 3) float64 RK4 windows of ``step`` from attractor states."""
-    config = SolveConfig("lorenz", 1.0, 1, "rk4:0.1", "rk4:0.1", batch=n_traj, seed=seed)
     lorenz = Lorenz()
-    x0 = initial_states(lorenz, config)  # spun up onto the attractor
+    x0 = initial_states(lorenz, n_traj, seed)  # spun up onto the attractor
     fine = RKPropagator(lorenz, DATA_DT)
     return fine.trajectory(x0, 0.0, N_FORWARD * step, round(step / DATA_DT)).transpose(0, 1)
 

@@ -10,7 +10,7 @@ import json
 
 from torch import nn
 
-from partime.cli.options import add_dataclass_options, dataclass_from_args
+from partime.options import add_options, config_from_args
 
 # Which model config fields the data decides.
 DATA_DECIDES = ("input_shape", "n_classes")
@@ -23,10 +23,10 @@ def add_training_arguments(
     from partime.data import DataConfig
     from partime.train import TrainConfig
 
-    add_dataclass_options(parser.add_argument_group("model"), model_config, exclude=DATA_DECIDES)
-    add_dataclass_options(parser.add_argument_group("data"), DataConfig)
+    add_options(parser.add_argument_group("model"), model_config, exclude=DATA_DECIDES)
+    add_options(parser.add_argument_group("data"), DataConfig)
     training = parser.add_argument_group("training")
-    add_dataclass_options(training, TrainConfig, defaults=train_defaults)
+    add_options(training, TrainConfig, defaults=train_defaults)
     out = parser.add_argument_group("output and launch")
     out.add_argument("--out", required=True, help="model file (rebuilt by `partime manifest`)")
     out.add_argument("--json", action="store_true", help="one JSON summary line on stdout")
@@ -50,10 +50,10 @@ def run_training(
     from partime.train import TrainConfig, fit
     from partime.train.model_file import save_model
 
-    train = dataclass_from_args(TrainConfig, args)
-    data_config = dataclass_from_args(DataConfig, args)
+    train = config_from_args(TrainConfig, args)
+    data_config = config_from_args(DataConfig, args)
     data = load_classification(data_config, dtype=train.torch_dtype)
-    config = dataclass_from_args(
+    config = config_from_args(
         model_config, args, input_shape=data.input_shape, n_classes=data.n_classes
     )
     if train.refine_at and not hasattr(model_class, "refine"):

@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from partime.hits.training import HierarchyConfig, init_model, model_data, stage_config
+from partime.hits.config import HierarchyConfig, init_model, model_data, stage_config
 from partime.steppers.flow_training import FlowMapTrainConfig, training_windows
 from partime.steppers.neural import FlowMapMLP, model_payload
 
@@ -311,11 +311,11 @@ def _run_epochs(run: _Run, state: _State, progress: bool) -> None:
 
     cfg, data = run.cfg, run.data
     start = time.perf_counter() - state.elapsed
-    bar = tqdm(total=cfg.max_epochs, initial=state.epoch, disable=not progress, leave=False)
-    while state.epoch < cfg.max_epochs and bool(state.active.any()):
+    bar = tqdm(total=cfg.epochs, initial=state.epoch, disable=not progress, leave=False)
+    while state.epoch < cfg.epochs and bool(state.active.any()):
         if cfg.time_budget is not None and time.perf_counter() - start >= cfg.time_budget:
             break
-        n_block = min(_BLOCK, cfg.max_epochs - state.epoch)
+        n_block = min(_BLOCK, cfg.epochs - state.epoch)
         rows, mask = _draw_batches(run.gens, data, cfg.batch_size, n_block)
         rows, mask = rows.to(data.flat.device), mask.to(data.flat.device, data.flat.dtype)
         last_checkpoint = state.epoch // cfg.checkpoint_every

@@ -20,8 +20,8 @@ OPTIMIZERS = ("sgd", "adam")
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
-def _help(text: str) -> dict:
-    return {"help": text}
+def _help(text: str, **more: Any) -> dict:
+    return {"help": text, **more}
 
 
 def _check_int(name: str, value: object, minimum: int) -> None:
@@ -52,7 +52,9 @@ class TrainConfig:
 
     epochs: int = field(default=10, metadata=_help("passes over the training set"))
     batch_size: int = field(default=128, metadata=_help("global batch (split over the ranks)"))
-    optimizer: str = field(default="sgd", metadata=_help("sgd (momentum, no nesterov) or adam"))
+    optimizer: str = field(
+        default="sgd", metadata=_help("sgd (momentum, no nesterov) or adam", choices=OPTIMIZERS)
+    )
     lr: float = field(default=0.1, metadata=_help("learning rate"))
     momentum: float = field(default=0.9, metadata=_help("SGD momentum"))
     weight_decay: float = field(default=5e-4, metadata=_help("L2 weight decay"))
@@ -72,7 +74,7 @@ class TrainConfig:
     )
     seed: int = field(default=0, metadata=_help("seed of the shuffling and of torch's RNG"))
     device: str = field(default="cpu", metadata=_help("cpu or cuda[:i]"))
-    dtype: str = field(default="float32", metadata=_help("float32 or float64"))
+    dtype: str = field(default="float32", metadata=_help("float32 or float64", choices=DTYPES))
     eval_batch_size: int = field(default=1000, metadata=_help("samples per evaluation chunk"))
     checkpoint: str | None = field(
         default=None, metadata=_help("directory for a checkpoint after every epoch")

@@ -12,7 +12,9 @@ from torch import nn
 from torch.nn.functional import cross_entropy
 
 from partime.comm import SerialComm
+from partime.nets.continuous import ContinuousNet, ContinuousNetConfig
 from partime.train import (
+    DataParallelStep,
     TrainConfig,
     build_optimizer,
     evaluate,
@@ -141,34 +143,46 @@ def test_evaluate_matches_a_direct_computation():
         assert metrics.accuracy == direct_acc
 
 
-def test_refinement_keeps_the_loss_and_rebuilds_the_optimizer():
+class Watch:
+    """The data-parallel step; records (parameter count, validation loss) at the first step of
+    every model it sees (a refinement hands it a new one)."""
+
+    def __init__(self, val):
+        self.val, self.seen, self.last = val, [], None
+        self.inner = DataParallelStep(SerialComm())
+
+    def __call__(self, model, inputs, targets, loss_fn):
+        if model is not self.last:
+            size = sum(p.numel() for p in model.parameters())
+            self.seen.append((size, evaluate(model, *self.val, loss_fn, SerialComm()).loss))
+            self.last = model
+        return self.inner(model, inputs, targets, loss_fn)
+
+
+def continuous_net(basis: str) -> ContinuousNet:
+    config = ContinuousNetConfig(input_shape=(4,), n_classes=3, units="1", width=4,
+                                 scheme="midpoint", basis=basis, n_steps=4)  # fmt: skip
+    return ContinuousNet(config)
+
+
+@pytest.mark.parametrize("make", ["depth_mlp", "pc", "fem"])
+def test_refinement_keeps_the_loss_and_rebuilds_the_optimizer(make):
+    """At each refinement epoch the loop swaps in ``refine()`` (more parameters) whose
+    validation loss equals the loss of the model at the end of the epoch before."""
     model, train, val, _ = model_and_data(n_pieces=1)
-    seen = []
-
-    class Watch:
-        """Delegates to the data-parallel step; records the val loss before epoch 2's first
-        update (the model just refined) and the model's size."""
-
-        def __init__(self):
-            from partime.train import DataParallelStep
-
-            self.inner = DataParallelStep(SerialComm())
-
-        def __call__(self, model, inputs, targets, loss_fn):
-            seen.append((model.n_pieces, evaluate(model, *val, loss_fn, SerialComm()).loss))
-            return self.inner(model, inputs, targets, loss_fn)
-
-    config = cfg(epochs=4, batch_size=20, lr=0.1, refine_at=(2, 3))
-    result = fit(model, train, val, config=config, step=Watch(), progress=False)
+    if make != "depth_mlp":
+        model = continuous_net(make)
+    watch = Watch(val)
+    config = cfg(epochs=3, batch_size=30, lr=0.1, refine_at=(1, 2))
+    result = fit(model, train, val, config=config, step=watch, progress=False)
     records = result.summary["epochs"]
-    assert [r["refined"] for r in records] == [False, False, True, True]
-    assert [seen[3 * e][0] for e in range(4)] == [1, 1, 2, 4] and result.model.n_pieces == 4
-    for epoch in (
-        2,
-        3,
-    ):  # loss just after refining == the validation loss at the end of the epoch before
-        assert seen[3 * epoch][1] == pytest.approx(records[epoch - 1]["val_loss"], abs=1e-14)
-    assert result.summary["parameters"] == sum(p.numel() for p in result.best_model.parameters())
+    assert [r["refined"] for r in records] == [False, True, True]
+    sizes = [size for size, _ in watch.seen]
+    assert len(sizes) == 3 and sizes[0] < sizes[1] < sizes[2]
+    assert sizes[2] == sum(p.numel() for p in result.model.parameters())
+    for epoch in (1, 2):
+        loss_after_refining = watch.seen[epoch][1]
+        assert loss_after_refining == pytest.approx(records[epoch - 1]["val_loss"], abs=1e-12)
     with pytest.raises(ValueError, match="has no refine"):
         fit(Linear2(), blobs(8, 0)[:1] + (torch.zeros(8, dtype=torch.long),), config=config)
 
