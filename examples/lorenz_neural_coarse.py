@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="lorenz_coarse.pt", help="NeuralStepper file to write")
     parser.add_argument("--step", type=float, default=0.04, help="flow-map time step")
-    parser.add_argument("--n-traj", type=int, default=4096, help="training windows")
+    parser.add_argument("--n-train", type=int, default=4096, help="training windows")
     parser.add_argument("--time-budget", type=float, default=30.0, help="training seconds")
     parser.add_argument("--seed", type=int, default=1, help="seed of the training states")
     parser.add_argument("--lr", type=float, default=3e-3, help="Adam learning rate")
@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.manual_seed(args.seed)
 
     start = time.perf_counter()
-    data = make_windows(args.n_traj, args.step, args.seed)
+    data = make_windows(args.n_train, args.step, args.seed)
     val = make_windows(512, args.step, args.seed + 1000)
     model = FlowMapMLP(3, normalize=True)  # Lorenz states are O(10): scale them to O(1)
     history = train_flow_map(

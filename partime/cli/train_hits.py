@@ -9,9 +9,8 @@ from __future__ import annotations
 import argparse
 import time
 
+from partime.comm import RUN_BACKENDS
 from partime.hits.options import add_hierarchy_options, data_sizes, hierarchy_config
-
-BACKENDS = ("auto", "serial", "mpi", "torch", "ray")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -23,7 +22,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="per-model checkpoints (default OUT.ckpt); rerun to resume",
     )
-    parser.add_argument("--backend", default="auto", choices=BACKENDS, help="where ranks come from")
+    parser.add_argument(
+        "--backend", default="auto", choices=RUN_BACKENDS, help="where ranks come from"
+    )
     parser.add_argument(
         "--workers", type=int, default=None, help="Ray tasks (--backend ray; default: one per CPU)"
     )

@@ -13,7 +13,6 @@ one by one (``train_flow_map``), up to the rounding of batched vs plain matrix p
 from __future__ import annotations
 
 import dataclasses
-import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,6 +21,7 @@ import torch
 from torch import Tensor, nn
 
 from partime.hits.config import HierarchyConfig, init_model, model_data, stage_config
+from partime.io.atomic import atomic_save
 from partime.steppers.flow_training import FlowMapTrainConfig, training_windows
 from partime.steppers.neural import FlowMapMLP, model_payload
 
@@ -193,10 +193,7 @@ class _Run:
         blob = {"identity": self.identity, "state": state.to_blob()}
         blob |= {"model": self.stack.state_dict(), "optimizer": self.opt.state_dict()}
         blob["rng"] = [g.get_state() for g in self.gens]
-        self.checkpoint.parent.mkdir(parents=True, exist_ok=True)
-        tmp = f"{self.checkpoint}.tmp"
-        torch.save(blob, tmp)
-        os.replace(tmp, self.checkpoint)  # atomic: an interrupt never leaves half a file
+        atomic_save(blob, self.checkpoint)
 
     def resume(self, state: _State) -> None:
         path = self.checkpoint

@@ -6,11 +6,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from partime.comm import RUN_BACKENDS as BACKENDS  # serial: all slices batched in one process
 from partime.pint.spec import SPEC_HELP
-
-#: Where the ranks come from: the launcher's environment (auto), this process alone
-#: (serial: all slices batched in one process), MPI, torch.distributed, or Ray actors.
-BACKENDS = ("auto", "serial", "mpi", "torch", "ray")
 
 
 def _help(text: str, **more) -> dict:

@@ -82,6 +82,7 @@ def parareal(
         wall_s=wall_s,
         fine_calls=round(executor.total(run.fine_calls)),
         coarse_calls=round(executor.total(run.coarse_calls)),
+        coarse_s=executor.total(run.coarse_s),
         trajectory=trajectory,
         final_state=state,
     )
@@ -103,7 +104,7 @@ class _Stop:
 
 class _Slices:
     """The per-iteration work on this rank's contiguous block of slices ``local``; counts the
-    propagator calls (slice propagations) it makes."""
+    propagator calls (slice propagations) it makes and the time its coarse calls take."""
 
     def __init__(
         self, coarse, fine, times: Tensor, local: range, executor: Executor, measure_scale: bool
@@ -114,6 +115,7 @@ class _Slices:
         self.t1 = times[local.start + 1 : local.stop + 1]
         self.t0f, self.t1f = self.t0.tolist(), self.t1.tolist()  # floats: no per-call tensor ops
         self.fine_calls = self.coarse_calls = 0
+        self.coarse_s = 0.0
 
     def warm(self, x0: Tensor) -> None:
         """One untimed call of each shape the solve will use, for ``static_shapes``
@@ -130,7 +132,9 @@ class _Slices:
 
     def _coarse(self, j: int, u: Tensor) -> Tensor:
         self.coarse_calls += 1
+        start = time.perf_counter()
         g = self.coarse(u, self.t0f[j], self.t1f[j])
+        self.coarse_s += time.perf_counter() - start
         return check_finite(g[None], "coarse", self.local.start + j, self.times)[0]
 
     def _fine(self, first: int, starts: Tensor, save_every: int | None = None) -> Tensor:

@@ -59,6 +59,18 @@ class SolveReport:
         return None if self.serial is None else self.serial.wall_s / self.result.wall_s
 
     @property
+    def projected_speedup(self) -> float | None:
+        """Parareal's model speedup over the serial fine solve with one slice per rank
+        (P = slices): 1 / ((K+1)·c_G/c_F + K/P), from the measured cost per slice of a coarse
+        call c_G and of the serial fine solve c_F and the K iterations this solve took."""
+        r = self.result
+        if self.serial is None or r.coarse_calls == 0:
+            return None
+        c_fine = self.serial.wall_s / self.config.slices
+        c_coarse = r.coarse_s / r.coarse_calls
+        return 1.0 / ((r.iterations + 1) * c_coarse / c_fine + r.iterations / self.config.slices)
+
+    @property
     def dense(self) -> tuple[Tensor, Tensor] | None:
         """The fine solution between slice times, (times (M,), states (M, batch, dim)), when
         the solve computed it (``config.dense``)."""
@@ -81,6 +93,8 @@ class SolveReport:
             "wall_s": r.wall_s,
             "serial_wall_s": None if self.serial is None else self.serial.wall_s,
             "speedup": self.speedup,
+            "projected_speedup": self.projected_speedup,
+            "projected_ranks": self.config.slices,
             "max_abs_err_vs_serial": self.max_abs_err_vs_serial,
             "serial_mode": None if self.serial is None else self.serial.mode,
             "fine_calls": r.fine_calls,

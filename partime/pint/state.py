@@ -38,7 +38,8 @@ class PararealResult:
     every final start state saved every ``save_every`` fine steps, when asked for (root only).
     ``residuals[k-1]`` is max |U^k - U^{k-1}| over slices and batch; ``fine_calls`` and
     ``coarse_calls`` count the slice propagations this run made, summed over ranks (the
-    trajectory's fine pass included); ``wall_s`` excludes the trajectory.
+    trajectory's fine pass included), ``coarse_s`` the seconds its coarse calls took (summed
+    over ranks); ``wall_s`` excludes the trajectory.
     """
 
     states: Tensor | None
@@ -48,6 +49,7 @@ class PararealResult:
     wall_s: float
     fine_calls: int
     coarse_calls: int
+    coarse_s: float = 0.0
     trajectory: Tensor | None = None
     final_state: PararealState | None = field(default=None, repr=False)
 

@@ -11,6 +11,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from partime.io.atomic import atomic_save
 from partime.steppers.compose import StepperCover
 
 __all__ = [
@@ -206,8 +207,7 @@ class NeuralStepper(StepperCover):
             "dt": self.dt,
             "system": self.system,
         }
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        torch.save(blob, path)
+        atomic_save(blob, path)
 
     @classmethod
     def load(
