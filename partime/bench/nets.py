@@ -49,14 +49,13 @@ def _contenders(kind: str, channels: int, pieces: int) -> dict[str, Callable[[Te
     units = []
     for k in range(pieces):
         unit = copy.deepcopy(template)
-        unit.load_state_dict({n: t[k] for n, t in block.coefficients.state_dict().items()})
+        unit.load_state_dict(block.piece_state_dict(k))
         units.append(_Residual(unit))
     resnet = nn.Sequential(*units)
-    stacked = dict(block.coefficients.named_parameters()) | dict(block.coefficients.named_buffers())
 
     def functional_loop(x: Tensor) -> Tensor:
         for k in range(pieces):
-            x = x + functional_call(template, {n: t[k] for n, t in stacked.items()}, (x,))
+            x = x + functional_call(template, block.piece_state_dict(k), (x,))
         return x
 
     return {"resnet": resnet, "odeblock": block, "functional_call": functional_loop}

@@ -74,10 +74,5 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(payload))
         return 0
     print(result.table())
-    for scheme, row in result.summary().items():
-        print(
-            f"G trained in {scheme}: error {row['error_at_dt']:.2e} at h = Δt, "
-            f"{row['error_at_min_h']:.2e} at h = {result.steps[-1]:.0e} "
-            f"(ratio {row['dip_ratio']:.3g}; train {result.train_seconds[scheme]:.1f} s)"
-        )
+    print("\n".join(result.summary_lines()))
     return 0

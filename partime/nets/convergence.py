@@ -181,6 +181,15 @@ class ConvergenceResult:
             }
         return out
 
+    def summary_lines(self) -> list[str]:
+        """One sentence per training scheme: error at h = Δt and at the smallest h."""
+        return [
+            f"G trained in {scheme}: error {row['error_at_dt']:.2e} at h = Δt, "
+            f"{row['error_at_min_h']:.2e} at h = {self.steps[-1]:.0e} (ratio "
+            f"{row['dip_ratio']:.3g}; train {self.train_seconds[scheme]:.1f} s)"
+            for scheme, row in self.summary().items()
+        ]
+
     def to_dict(self) -> dict:
         return asdict(self) | {"summary": self.summary()}
 

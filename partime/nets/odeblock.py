@@ -1,10 +1,14 @@
 """OdeBlock: ẋ = ε·R(x, θ(t)) on depth t in [0, 1], R a template module with θ in a basis.
 
-Every parameter of the template R gets a leading basis dimension (``block.coefficients``
-mirrors R's module tree, so the state dict reads ``coefficients.conv1.weight`` with shape
-(n_coefficients, *shape)); every buffer of R (batch-norm running statistics) gets one copy per
-piece. A stage at depth time t evaluates θ(t) and the buffers of the piece that owns t, then
-calls R. With the piecewise-constant basis θ(t) is a view of one coefficient (no arithmetic).
+Every parameter of the template R gets a basis dimension: ``block.coefficients`` mirrors R's
+module tree (plain modules, so loops over layer types skip it) with each parameter as the
+ParameterList of its n_coefficients basis coefficients (state dict
+``coefficients.conv1.weight.0``, ``….1``, …; ``coefficient_stack("conv1.weight")`` is the
+stack (n_coefficients, *shape)). One leaf per coefficient keeps a step's backward to the
+pieces it read, however the steps are split. Every buffer of R (batch-norm running
+statistics) is stacked, one copy per piece (``coefficients.bn.running_mean``: (n_pieces, C)).
+A stage at depth time t evaluates θ(t) and the buffers of the piece that owns t, then calls
+R. With the piecewise-constant basis θ(t) is one coefficient (no arithmetic).
 
 Steps use the foundation's Butcher tableaus (``partime.integrators.step_state``). A step
 [t, t + h) evaluates its stages inside its own interval: the stage time t + h (c = 1) is owned
@@ -24,7 +28,7 @@ from torch import Tensor, nn
 
 from partime.integrators import ButcherTableau, get_tableau
 from partime.integrators.explicit import step_state
-from partime.nets.basis import Basis, Weights, make_basis
+from partime.nets.basis import Basis, make_basis
 from partime.nets.checks import positive_int
 from partime.steppers.compose import duration_of, steps_in
 
@@ -35,7 +39,7 @@ _GRID_TOL = 1e-9  # fraction of a step within which a time counts as a grid poin
 class _Stage:
     """Where one RK stage reads θ: non-zero basis weights and the piece owning its buffers."""
 
-    weights: Weights
+    weights: tuple[tuple[str, float], ...]
     piece: int
 
 
@@ -84,20 +88,24 @@ class OdeBlock(nn.Module):
         copies = [copy.deepcopy(rate) for _ in range(basis.n_coefficients)]
         for piece in copies:
             (init or reset_parameters)(piece)
-        coefficients = copy.deepcopy(rate)
-        for path, _ in rate.named_parameters():
-            stacked = torch.stack([c.get_parameter(path).detach() for c in copies])
-            module, leaf = _slot(coefficients, path)
-            module._parameters[leaf] = nn.Parameter(stacked)
+        coefficients = _empty_tree(rate)
+        paths = [path for path, _ in rate.named_parameters()]
+        for path in paths:
+            pieces = [c.get_parameter(path).detach() for c in copies]
+            _set_pieces(coefficients, path, pieces, requires_grad=True)
         for path, buffer in rate.named_buffers():
             module, leaf = _slot(coefficients, path)
-            module._buffers[leaf] = torch.stack([buffer.detach().clone()] * n_pieces)
-        self._setup(coefficients, _stripped(rate), basis, scheme, n_steps, epsilon, state_shape)
+            persistent = leaf not in _slot(rate, path)[0]._non_persistent_buffers_set
+            stacked = torch.stack([buffer.detach().clone()] * n_pieces)
+            module.register_buffer(leaf, stacked, persistent=persistent)
+        self._setup(coefficients, _stripped(rate), paths, basis, scheme, n_steps, epsilon,
+                    state_shape)  # fmt: skip
 
     def _setup(
         self,
         coefficients: nn.Module,
         template: nn.Module,
+        paths: Sequence[str],
         basis: Basis,
         scheme: str | ButcherTableau,
         n_steps: int | None,
@@ -115,9 +123,8 @@ class OdeBlock(nn.Module):
         # Not a registered submodule: it holds no tensors, and generic loops over modules()
         # must not find layers whose weights are gone. Its training flag follows the block's.
         object.__setattr__(self, "_template", template)
-        self._param_slots = [
-            (_slot(coefficients, p), _slot(template, p)) for p, _ in coefficients.named_parameters()
-        ]
+        self.parameter_paths = tuple(paths)
+        self._param_slots = [(coefficients.get_submodule(p), _slot(template, p)) for p in paths]
         self._buffer_slots = [
             (_slot(coefficients, b), _slot(template, b)) for b, _ in coefficients.named_buffers()
         ]
@@ -131,7 +138,8 @@ class OdeBlock(nn.Module):
             for c in self.tableau.c:
                 # c = 1 is the end of the step: owned by the piece ending there (open interval)
                 t, side = ((i + 1) * h, "left") if c == 1.0 else (i * h + c * h, "right")
-                weights = tuple((k, w) for k, w in self.basis.weights(t, side) if w != 0.0)
+                # ParameterList keys: the coefficient index as a string
+                weights = tuple((str(k), w) for k, w in self.basis.weights(t, side) if w != 0.0)
                 stages.append(_Stage(weights, self.basis.piece(t, side)))
             plan.append(stages)
         return plan
@@ -203,26 +211,14 @@ class OdeBlock(nn.Module):
         template = self._template
         if template.training != self.training:
             template.train(self.training)
-        steps = self._plan[first:last]
-        coeff_lo = min(k for stages in steps for s in stages for k, _ in s.weights)
-        coeff_hi = max(k for stages in steps for s in stages for k, _ in s.weights)
-        piece_lo = min(s.piece for stages in steps for s in stages)
-        piece_hi = max(s.piece for stages in steps for s in stages)
-        # Only the pieces these steps read, unbound once: one backward node per tensor.
-        params = [
-            m._parameters[leaf][coeff_lo : coeff_hi + 1].unbind(0)
-            for (m, leaf), _ in self._param_slots
-        ]
-        buffers = [
-            m._buffers[leaf][piece_lo : piece_hi + 1].unbind(0)
-            for (m, leaf), _ in self._buffer_slots
-        ]
+        params = [pieces._parameters for pieces, _ in self._param_slots]
+        buffers = [m._buffers[leaf] for (m, leaf), _ in self._buffer_slots]
         h = self.epsilon / self.n_steps  # step in the rescaled time of ẋ = R: ε folded into h
         try:
-            for stages in steps:
+            for stages in self._plan[first:last]:
                 plan = iter(stages)
                 x = step_state(
-                    lambda _t, y: self._rate(next(plan), y, params, coeff_lo, buffers, piece_lo),  # noqa: B023
+                    lambda _t, y: self._rate(next(plan), y, params, buffers),  # noqa: B023
                     0.0,
                     x,
                     h,
@@ -233,21 +229,41 @@ class OdeBlock(nn.Module):
                 module.__dict__.pop(leaf, None)
         return x
 
-    def _rate(
-        self,
-        stage: _Stage,
-        x: Tensor,
-        params: list[tuple[Tensor, ...]],
-        coeff_lo: int,
-        buffers: list[tuple[Tensor, ...]],
-        piece_lo: int,
-    ) -> Tensor:
-        """R(x; θ(stage)) with the buffers of the stage's piece; pieces start at the offsets."""
+    def _rate(self, stage: _Stage, x: Tensor, params: list[dict], buffers: list[Tensor]) -> Tensor:
+        """R(x; θ(stage)) with the buffers of the stage's piece."""
         for (_, (module, leaf)), pieces in zip(self._param_slots, params, strict=True):
-            module.__dict__[leaf] = _combine(stage.weights, pieces, coeff_lo)
-        for (_, (module, leaf)), pieces in zip(self._buffer_slots, buffers, strict=True):
-            module.__dict__[leaf] = pieces[stage.piece - piece_lo]
+            module.__dict__[leaf] = _combine(stage.weights, pieces)
+        for (_, (module, leaf)), stacked in zip(self._buffer_slots, buffers, strict=True):
+            module.__dict__[leaf] = stacked[stage.piece]
         return self._template(x)
+
+    def coefficient_stack(self, path: str) -> Tensor:
+        """The coefficients of the template parameter ``path`` (e.g. "2.weight") stacked:
+        (n_coefficients, *shape), differentiable."""
+        return torch.stack(list(self._pieces(path)))
+
+    def set_coefficient_stack(self, path: str, stack: Tensor) -> None:
+        """Copy ``stack`` (n_coefficients, *shape) into the coefficients of ``path``."""
+        pieces = self._pieces(path)
+        self.basis.check_coefficients(stack)
+        with torch.no_grad():
+            for piece, value in zip(pieces, stack, strict=True):
+                piece.copy_(value)
+
+    def piece_state_dict(self, k: int) -> dict[str, Tensor]:
+        """Coefficient k of every parameter and piece k's buffers, named as in the template
+        (with ``pc``: the k-th residual unit's state dict)."""
+        state = {path: self._pieces(path)[k] for path in self.parameter_paths}
+        for path, buffer in self.coefficients.named_buffers():
+            state[path] = buffer[k]
+        return state
+
+    def _pieces(self, path: str) -> nn.ParameterList:
+        if path not in self.parameter_paths:
+            raise ValueError(
+                f"{path!r} is not a parameter of the rate; it has {self.parameter_paths}"
+            )
+        return self.coefficients.get_submodule(path)
 
     def _per_row(
         self,
@@ -300,10 +316,11 @@ class OdeBlock(nn.Module):
         ``double_steps`` (the authors' refinement: as many steps per piece as before, the
         output then changes by the discretization error)."""
         coefficients = copy.deepcopy(self.coefficients)
-        for path, param in self.coefficients.named_parameters():
-            module, leaf = _slot(coefficients, path)
-            refined = self.basis.refine_coefficients(param.detach())
-            module._parameters[leaf] = nn.Parameter(refined, requires_grad=param.requires_grad)
+        for path in self.parameter_paths:
+            stack = self.coefficient_stack(path).detach()
+            requires_grad = self._pieces(path)[0].requires_grad
+            pieces = self.basis.refine_coefficients(stack).unbind(0)
+            _set_pieces(coefficients, path, pieces, requires_grad)
         for path, buffer in self.coefficients.named_buffers():
             module, leaf = _slot(coefficients, path)
             module._buffers[leaf] = buffer.repeat_interleave(2, dim=0)
@@ -322,9 +339,8 @@ class OdeBlock(nn.Module):
     ) -> OdeBlock:
         block = OdeBlock.__new__(type(self))
         nn.Module.__init__(block)
-        block._setup(
-            coefficients, self._template, basis, scheme, n_steps, epsilon, self.state_shape
-        )
+        block._setup(coefficients, self._template, self.parameter_paths, basis, scheme,
+                     n_steps, epsilon, self.state_shape)  # fmt: skip
         block.train(self.training)
         return block
 
@@ -335,16 +351,44 @@ class OdeBlock(nn.Module):
         )
 
 
-def _combine(weights: Weights, pieces: Sequence[Tensor], offset: int) -> Tensor:
-    """Σ w_k c_k (c_k = pieces[k - offset]); a single unit weight is the coefficient itself
-    (a view, no arithmetic)."""
+def _combine(weights: tuple[tuple[str, float], ...], pieces: dict[str, Tensor]) -> Tensor:
+    """Σ w_k c_k over the pieces keyed "k"; a single unit weight is the coefficient itself."""
     if len(weights) == 1 and weights[0][1] == 1.0:
-        return pieces[weights[0][0] - offset]
+        return pieces[weights[0][0]]
     (k, w), *rest = weights
-    out = pieces[k - offset] * w
+    out = pieces[k] * w
     for k, w in rest:
-        out = torch.add(out, pieces[k - offset], alpha=w)
+        out = torch.add(out, pieces[k], alpha=w)
     return out
+
+
+class CoefficientTree(nn.Module):
+    """The root of an OdeBlock's coefficients: plain modules named like the rate's."""
+
+    def __repr__(self) -> str:
+        params = [m for m in self.modules() if isinstance(m, nn.ParameterList)]
+        sizes = sorted({len(m) for m in params})
+        return (
+            f"CoefficientTree({len(params)} parameters x {', '.join(map(str, sizes))} "
+            f"coefficients, {len(list(self.buffers()))} stacked buffers)"
+        )
+
+
+def _empty_tree(rate: nn.Module) -> nn.Module:
+    """Plain modules named like ``rate``'s submodules (so no layer type matches them)."""
+    root = CoefficientTree()
+    for name, _ in rate.named_modules():
+        if name:
+            parent, _, leaf = name.rpartition(".")
+            root.get_submodule(parent).add_module(leaf, nn.Module())
+    return root
+
+
+def _set_pieces(root: nn.Module, path: str, pieces: Sequence[Tensor], requires_grad: bool) -> None:
+    """Put the coefficients of parameter ``path`` under ``root`` as a ParameterList."""
+    module, leaf = _slot(root, path)
+    params = [nn.Parameter(p.clone(), requires_grad=requires_grad) for p in pieces]
+    module._modules[leaf] = nn.ParameterList(params)
 
 
 def _stripped(rate: nn.Module) -> nn.Module:

@@ -43,17 +43,24 @@ def plot_manifestation(
     rows: Sequence[dict], path: str | os.PathLike, title: str = "manifestation"
 ) -> Path:
     """Accuracy and inference time vs n_steps, one line per (label, scheme) of the sweep rows
-    (dicts with scheme, n_steps, accuracy, seconds and optionally label)."""
-    fig, (acc_ax, time_ax) = plt.subplots(1, 2, figsize=(9, 3.6))
-    groups: dict[str, list[dict]] = {}
+    (dicts with scheme, n_steps, accuracy, seconds and optionally label): colour per scheme,
+    line style per label."""
+    fig, (acc_ax, time_ax) = plt.subplots(1, 2, figsize=(10, 3.8))
+    groups: dict[tuple[str, str], list[dict]] = {}
     for row in rows:
-        name = f"{row['label']}: {row['scheme']}" if row.get("label") else row["scheme"]
-        groups.setdefault(name, []).append(row)
-    for name, group in groups.items():
+        groups.setdefault((row.get("label", ""), row["scheme"]), []).append(row)
+    labels = list(dict.fromkeys(label for label, _ in groups))
+    schemes = list(dict.fromkeys(scheme for _, scheme in groups))
+    for (label, scheme), group in groups.items():
         group = sorted(group, key=lambda r: r["n_steps"])
         steps = [r["n_steps"] for r in group]
-        acc_ax.plot(steps, [100 * r["accuracy"] for r in group], "o-", ms=3, label=name)
-        time_ax.plot(steps, [r["seconds"] for r in group], "o-", ms=3, label=name)
+        style = {
+            "color": f"C{schemes.index(scheme)}",
+            "ls": ("-", "--", ":", "-.")[labels.index(label) % 4],
+            "label": f"{label}: {scheme}" if label else scheme,
+        }
+        acc_ax.plot(steps, [100 * r["accuracy"] for r in group], "o", ms=3, **style)
+        time_ax.plot(steps, [r["seconds"] for r in group], "o", ms=3, **style)
     acc_ax.set(xscale="log", xlabel="steps per OdeBlock", ylabel="test accuracy (%)", title=title)
     time_ax.set(xscale="log", xlabel="steps per OdeBlock", ylabel="inference (s)")
     acc_ax.legend(fontsize="small")

@@ -32,7 +32,7 @@ def resnet_with_the_same_weights(net):
     for stitch, block in zip(net.stitches, net.blocks, strict=True):
         resnet.blocks[index].load_state_dict(stitch.state_dict())
         for k in range(block.n_pieces):
-            piece = {name: t[k] for name, t in block.coefficients.state_dict().items()}
+            piece = block.piece_state_dict(k)
             resnet.blocks[index + 1 + k].branch.load_state_dict(piece)
         index += 1 + block.n_pieces
     return resnet

@@ -36,10 +36,7 @@ def mlp_rate(dim=3, hidden=5):
 def piece_module(block, template, k):
     """A plain copy of ``template`` holding piece k's parameters and buffers."""
     module = copy.deepcopy(template).double()
-    for name, param in module.named_parameters():
-        param.data = block.coefficients.get_parameter(name)[k].detach().clone()
-    for name, buffer in module.named_buffers():
-        buffer.data = block.coefficients.get_buffer(name)[k].clone()
+    module.load_state_dict({n: t.detach().clone() for n, t in block.piece_state_dict(k).items()})
     return module
 
 
@@ -76,7 +73,7 @@ def test_linear_rate_converges_at_the_tableau_order(scheme):
     order = TABLEAUS[scheme].order
     x = torch.tensor([[1.0, -0.5, 0.25]], dtype=torch.float64)
     block = linear_block("pc", 2, scheme, 2)
-    weights = block.coefficients.weight.detach().numpy()
+    weights = block.coefficient_stack("weight").detach().numpy()
     # ẋ = x Wᵀ on each half: x(1) = x expm(Wᵀ₀/2) expm(Wᵀ₁/2)
     exact = x.numpy() @ scipy.linalg.expm(weights[0].T / 2) @ scipy.linalg.expm(weights[1].T / 2)
     steps = [2, 4, 8, 16]
@@ -106,8 +103,17 @@ def test_a_step_uses_only_its_own_piece():
     x = torch.randn(4, 3, dtype=torch.float64)
     first_half = block(x, 0.0, 0.5)
     with torch.no_grad():
-        block.coefficients.weight[1] += 10.0  # the piece owning t = 0.5 from the right
+        block.coefficients.weight[1].add_(10.0)  # the piece owning t = 0.5 from the right
     torch.testing.assert_close(block(x, 0.0, 0.5), first_half, atol=0, rtol=0)
+
+
+def test_a_step_reads_and_differentiates_only_its_own_coefficients():
+    block = OdeBlock(mlp_rate(), 4, "pc", "rk4", 4).double()
+    x = torch.randn(3, 3, dtype=torch.float64)
+    block.run_steps(x, 1, 3).square().sum().backward()
+    for name, param in block.named_parameters():
+        used = name.endswith((".1", ".2"))  # coefficients of pieces 1 and 2
+        assert (param.grad is not None) == used, name
 
 
 def test_manifest_shares_parameters_and_changes_only_the_discretization():
@@ -122,12 +128,12 @@ def test_manifest_shares_parameters_and_changes_only_the_discretization():
     back = coarse.manifest("rk4", 6)
     torch.testing.assert_close(back(x), block(x), atol=0, rtol=0)
     with torch.no_grad():
-        block.coefficients[2].weight.mul_(1.5)
+        block.set_coefficient_stack("2.weight", 1.5 * block.coefficient_stack("2.weight"))
     torch.testing.assert_close(back(x), block(x), atol=0, rtol=0)
     # training through the manifestation updates the shared batch-norm statistics
-    before = block.coefficients[0].running_mean.clone()
+    before = block.coefficients.get_buffer("0.running_mean").clone()
     coarse.train()(x)
-    assert not torch.equal(block.coefficients[0].running_mean, before)
+    assert not torch.equal(block.coefficients.get_buffer("0.running_mean"), before)
 
 
 @pytest.mark.parametrize("basis", ["pc", "linear", "fem"])
