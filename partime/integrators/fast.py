@@ -52,7 +52,9 @@ class _Pending:
 _pending: dict[tuple, _Pending] = {}
 
 
-def _needs_grad(f: object, x0: Tensor, t0: Time) -> bool:
+def needs_grad(f: object, x0: Tensor, t0: Time) -> bool:
+    """True when autograd records this call (grad mode on and x0, t0 or f's parameters
+    require grad): compiled paths do not."""
     if not torch.is_grad_enabled():
         return False
     params = f.parameters() if isinstance(f, torch.nn.Module) else ()
@@ -149,7 +151,7 @@ def integrate_fast(
     path should run instead."""
     if fast is False or not isinstance(f, ComponentSystem) or x0.is_complex() or not x0.numel():
         return None
-    if _needs_grad(f, x0, t0):
+    if needs_grad(f, x0, t0):
         if fast:
             raise ValueError(
                 "fast=True runs a compiled path without autograd, but x0, t0 or the vector "

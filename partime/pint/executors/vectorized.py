@@ -85,14 +85,13 @@ class VectorizedExecutor:
         return fine_batched(prop, x, t0, t1, save_every)
 
     def sweep(
-        self, step: Callable[[int, Tensor], Tensor], starts: Tensor, local: range, first: int
+        self, advance: Callable[[int, Tensor], None], starts: Tensor, local: range, first: int
     ) -> None:
         if local.stop <= first:  # every local start state is final: nothing changes here
             return
         if local.start > first:
             starts[0] = self._recv_prev()
-        for j in range(max(first - local.start, 0), len(local)):
-            starts[j + 1] = step(j, starts[j])
+        advance(max(first - local.start, 0), starts)
         if self.rank + 1 < self.size:
             self._send_next(starts[-1])
 
