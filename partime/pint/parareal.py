@@ -57,7 +57,7 @@ def parareal(
     stop = _Stop(tol, rtol, n_slices)
     local = executor.local_slices(n_slices)
     run = _Slices(coarse, fine, times, local, executor, measure_scale=rtol > 0)
-    executor.prepare(fine, len(local))
+    executor.prepare(fine)
     run.warm(x0)
     start = time.perf_counter()
     fingerprint = problem_fingerprint(coarse, fine, x0, times, tol, rtol, executor.size)
@@ -143,9 +143,13 @@ class _Slices:
         return check_finite(g[None], "coarse", self.local.start + j, self.times)[0]
 
     def _fine(self, first: int, starts: Tensor, save_every: int | None = None) -> Tensor:
-        """Fine solves of local slices ``first``.. from ``starts`` (one executor pass)."""
+        """Fine solves of local slices ``first``.. from ``starts`` (n_local, ...) (one executor
+        pass); a ``static_shapes`` fine runs every local slice, to keep one batch shape as the
+        frontier moves, and the frozen slices' ends are dropped."""
         self.fine_calls += len(self.local) - first
-        ends = self.ex.fine(self.fine, starts, self.t0[first:], self.t1[first:], save_every)
+        begin = 0 if has_static_shapes(self.fine) else first
+        t0, t1 = self.t0[begin:], self.t1[begin:]
+        ends = self.ex.fine(self.fine, starts[begin:], t0, t1, save_every)[first - begin :]
         check = ends if save_every is None else ends[:, -1]
         check_finite(check, "fine", self.local.start + first, self.times)
         return ends
@@ -197,7 +201,7 @@ class _Slices:
         # contiguous: a fused sweep writes them in place
         starts = state.U.clone(memory_format=torch.contiguous_format)
         coarse_ends = state.G.clone(memory_format=torch.contiguous_format)
-        fine_ends = self._fine(a, starts[a:-1]) if a < len(self.local) else None
+        fine_ends = self._fine(a, starts[:-1]) if a < len(self.local) else None
 
         def advance(j0: int, starts: Tensor) -> None:
             exact = frontier - self.local.start

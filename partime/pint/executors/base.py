@@ -26,9 +26,8 @@ class Executor(Protocol):
     def local_slices(self, n_slices: int) -> range:
         """The contiguous block of slices this rank owns. Pure."""
 
-    def prepare(self, fine: Callable, n_local: int) -> None:
-        """Start what the fine solves need (actors, …) before the solve is timed; ``n_local``
-        is the number of slices of this rank (a static-shape fine pass is padded to it)."""
+    def prepare(self, fine: Callable) -> None:
+        """Start what the fine solves need (actors, …) before the solve is timed."""
 
     def fine(
         self, prop: Callable, x: Tensor, t0: Tensor, t1: Tensor, save_every: int | None = None
