@@ -8,7 +8,8 @@ in that order, so an unchanged start state gives exactly F: after K = n_slices i
 result is the serial fine solution to rounding. The residual of iteration k is the absolute
 max |U_n^k - U_n^{k-1}| over slices and batch; the run stops when it is <= tol + rtol·max|U^k|.
 Where the fine solves run and how the sweep crosses ranks is the executor's business
-(``partime.pint.executors.base.Executor``).
+(``partime.pint.executors.base.Executor``); a coarse that offers ``fused_sweep`` runs a rank's
+part of each sweep as one call, bitwise the slice-by-slice loop.
 """
 
 from __future__ import annotations
