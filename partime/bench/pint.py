@@ -6,8 +6,9 @@ with c_F, c_G the measured fine and coarse cost per slice (c_G of the coarse swe
 runs: fused into one call when the coarse offers it) and P the *effective* parallelism of the
 fine pass: serial fine time / time of one fine pass over the slices a rank owns. For MPI that
 is about the rank count; for the vectorized executor it is what batching all slices into one
-call buys on this machine (no extra cores). On a shared machine every time is the best of
-``--repeats`` runs, and each table prints the load average it was measured at.
+call buys on this machine (no extra cores). On a shared machine a 2 ms solve is often
+preempted: every time is the best of at least ``--repeats`` runs and of as many more as fit in
+``--budget`` seconds (short runs get many), and each table prints the load average.
 """
 
 from __future__ import annotations
@@ -43,7 +44,22 @@ KS = {"system": "ks", "t_end": 8.0, "slices": 8, "fine": "etdrk4:0.01", "batch":
 KS_COARSE = "etdrk4:0.25"
 KS_QUICK = {**KS, "t_end": 2.0, "slices": 4, "fine": "etdrk4:0.05", "batch": 2}
 TOL = 1e-11  # the residual tracks the error closely; one decade of margin for error <= 1e-10
-REPEATS = 3  # best of: a 2 ms solve on a shared machine is often preempted once
+REPEATS = 3
+BUDGET_S = 0.5
+MAX_RUNS = 200
+
+
+@dataclasses.dataclass(frozen=True)
+class Timing:
+    """Best of at least ``repeats`` runs, more while they took under ``budget_s`` in all."""
+
+    repeats: int = REPEATS
+    budget_s: float = BUDGET_S
+
+    def more(self, runs: int, spent_s: float) -> bool:
+        return runs < self.repeats or (spent_s < self.budget_s and runs < MAX_RUNS)
+
+
 _HEADER = f"{'case':<32}{'backend':<12}{'K':>4}{'wall s':>10}{'speedup':>9}{'bound S':>9}"
 _HEADER += f"{'of bound':>10}{'max err':>11}{'vs eager':>10}"
 
@@ -59,17 +75,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ray", action="store_true", help="also run on Ray actors (--ranks)")
     parser.add_argument(
         "--repeats", type=int, default=None,
-        help=f"keep the best of this many timings of everything (default {REPEATS}; --quick 1)",
+        help=f"time everything at least this often, keep the best (default {REPEATS}; --quick 1)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--budget", type=float, default=None,
+        help=f"and time it again while under this many seconds (default {BUDGET_S}; --quick 0)",
     )  # fmt: skip
     parser.add_argument("--json", action="store_true", help="also print one JSON line of rows")
 
 
-def _best_wall(fn, repeats: int, *args) -> float:
-    """Least wall time of ``repeats`` calls of ``fn(*args)`` after one untimed (warm) call."""
-    walls = []
+def _best_wall(fn, timing: Timing, *args) -> float:
+    """Least wall time of calls of ``fn(*args)`` (``timing``) after one untimed (warm) call."""
+    walls: list[float] = []
     with torch.no_grad():
         fn(*args)
-        for _ in range(repeats):
+        while timing.more(len(walls), sum(walls)):
             start = time.perf_counter()
             fn(*args)
             walls.append(time.perf_counter() - start)
@@ -93,7 +113,7 @@ class _Costs:
         return 1.0 / ((iterations + 1) * self.c_coarse / c_fine + iterations / p_eff), p_eff
 
 
-def _coarse_costs(problem, repeats: int) -> tuple[float, float | None]:
+def _coarse_costs(problem, timing: Timing) -> tuple[float, float | None]:
     """Warm wall time per slice of one whole coarse sweep: slice by slice, and fused into one
     call (None where the coarse offers no fused sweep)."""
     x0, t0, t1 = problem.x0, problem.times[:-1], problem.times[1:]
@@ -104,7 +124,7 @@ def _coarse_costs(problem, repeats: int) -> tuple[float, float | None]:
         for a, b in bounds:
             x = problem.coarse(x, a, b)
 
-    per_call = _best_wall(slice_by_slice, repeats) / len(bounds)
+    per_call = _best_wall(slice_by_slice, timing) / len(bounds)
     offer = getattr(problem.coarse, "fused_sweep", None)
     fused = offer(x0, t0, t1) if callable(offer) else None
     if fused is None:
@@ -112,14 +132,14 @@ def _coarse_costs(problem, repeats: int) -> tuple[float, float | None]:
     ends = x0.new_empty((len(bounds), *x0.shape))
     starts = torch.cat([x0[None], ends])
     many = 20  # one sweep takes ~50 us: time 20 in a row
-    sweeps = _best_wall(lambda: [fused(0, starts, ends) for _ in range(many)], repeats)
+    sweeps = _best_wall(lambda: [fused(0, starts, ends) for _ in range(many)], timing)
     return per_call, sweeps / many / len(bounds)
 
 
 def _coarse_cost(problem, spec: str, args) -> float:
     """c_G of ``problem``'s coarse: per slice of the sweep parareal runs (fused when the coarse
     offers it); prints it beside the slice-by-slice cost."""
-    per_call, fused = _coarse_costs(problem, args.repeats)
+    per_call, fused = _coarse_costs(problem, args.timing)
     line = f"coarse {spec}: {per_call * 1e6:.1f} us per slice called slice by slice"
     if fused is None:
         print(line)
@@ -132,48 +152,41 @@ def _measure(config: SolveConfig, mode: str, args) -> tuple[_Costs, object]:
     problem = build_problem(config)
     serial = serial_fine(problem.fine, problem.x0, problem.times, mode)
     again_mode = serial.mode if serial.mode in SERIAL_MODES else mode
-    for _ in range(args.repeats - 1):  # again in the fastest mode only
+    runs, spent = 1, serial.wall_s
+    while args.timing.more(runs, spent):  # again, in the fastest mode only
         again = serial_fine(problem.fine, problem.x0, problem.times, again_mode)
         serial = again if again.wall_s < serial.wall_s else serial
+        runs, spent = runs + 1, spent + again.wall_s
     eager_wall = serial_fine(problem.fine, problem.x0, problem.times, "eager").wall_s
     c_coarse = _coarse_cost(problem, config.coarse, args)
     return _Costs(serial.states, serial.wall_s, serial.mode, c_coarse, eager_wall), problem
 
 
-def _fine_pass(problem, slices: int, repeats: int) -> float:
-    """Wall time of one vectorized fine pass over ``slices`` slices (warm, best of repeats)."""
+def _fine_pass(problem, slices: int, timing: Timing) -> float:
+    """Wall time of one vectorized fine pass over ``slices`` slices (warm, best of runs)."""
     x = problem.x0.expand(slices, *problem.x0.shape).contiguous()
     t0 = problem.times[:slices]
     t1 = problem.times[1 : slices + 1]
-    return _best_wall(fine_batched, repeats, problem.fine, x, t0, t1)
+    return _best_wall(fine_batched, timing, problem.fine, x, t0, t1)
 
 
-def _local_run(problem, config: SolveConfig, executor: str, repeats: int, ranks: int) -> dict:
-    """The fastest of ``repeats`` solves in this process on ``executor`` (vectorized, or Ray
+def _local_run(problem, config: SolveConfig, executor: str, timing: Timing, ranks: int) -> dict:
+    """The fastest of ``timing``'s solves in this process on ``executor`` (vectorized, or Ray
     actors started once, before the clock, as MPI's ranks are)."""
-    workers = ranks if executor == "ray" else None
-    ex = make_executor(executor, workers=workers)
+    ex = make_executor(executor, workers=ranks if executor == "ray" else None)
+    runs: list = []
     try:
-        runs = [
-            parareal(
-                problem.coarse,
-                problem.fine,
-                problem.x0,
-                problem.times,
-                ex,
-                tol=config.tol,
-                max_iter=config.max_iter,
-            )  # fmt: skip
-            for _ in range(repeats)
-        ]
+        while timing.more(len(runs), sum(run.wall_s for run in runs)):
+            runs.append(parareal(problem.coarse, problem.fine, problem.x0, problem.times, ex,
+                                 tol=config.tol, max_iter=config.max_iter))  # fmt: skip
     finally:
         ex.close()
     best = min(runs, key=lambda run: run.wall_s)
     return {"wall_s": best.wall_s, "iterations": best.iterations, "states": best.states}
 
 
-def _mpi_run(config: SolveConfig, ranks: int, repeats: int) -> dict:
-    """The fastest of ``repeats`` solves under ``mpiexec -n ranks`` (``bench.pint_ranks``)."""
+def _mpi_run(config: SolveConfig, ranks: int, timing: Timing) -> dict:
+    """The fastest of ``timing``'s solves under ``mpiexec -n ranks`` (``bench.pint_ranks``)."""
     mpiexec = shutil.which("mpiexec")
     if mpiexec is None:
         raise RuntimeError("mpiexec not found")
@@ -181,7 +194,8 @@ def _mpi_run(config: SolveConfig, ranks: int, repeats: int) -> dict:
         out = Path(tmp) / "run.pt"
         fields = json.dumps(dataclasses.asdict(config))
         cmd = [mpiexec, "-n", str(ranks), sys.executable, "-m", "partime.bench.pint_ranks"]
-        done = subprocess.run([*cmd, fields, str(repeats), str(out)], capture_output=True,
+        times = [str(timing.repeats), str(timing.budget_s)]
+        done = subprocess.run([*cmd, fields, *times, str(out)], capture_output=True,
                               text=True, timeout=600)  # fmt: skip
         if done.returncode != 0:
             raise RuntimeError(done.stderr.strip().splitlines()[-1] if done.stderr else "failed")
@@ -221,15 +235,15 @@ def _distributed_rows(name: str, config: SolveConfig, problem, costs: _Costs, ar
     rows = []
     for ranks in rank_counts:
         try:
-            run = _mpi_run(config, ranks, args.repeats)
+            run = _mpi_run(config, ranks, args.timing)
         except (RuntimeError, subprocess.TimeoutExpired) as err:
             print(f"{name}, mpi x{ranks}: failed: {err}")
             continue
-        p_pass = _fine_pass(problem, -(-config.slices // ranks), args.repeats)
+        p_pass = _fine_pass(problem, -(-config.slices // ranks), args.timing)
         rows.append(_row(config.system, name, f"mpi x{ranks}", costs, run, p_pass))
     if args.ray:
-        run = _local_run(problem, config, "ray", args.repeats, args.ranks)
-        p_pass = _fine_pass(problem, -(-config.slices // args.ranks), args.repeats)
+        run = _local_run(problem, config, "ray", args.timing, args.ranks)
+        p_pass = _fine_pass(problem, -(-config.slices // args.ranks), args.timing)
         rows.append(_row(config.system, name, f"ray x{args.ranks}", costs, run, p_pass))
     return rows
 
@@ -239,8 +253,8 @@ def _compiled_rows(config: SolveConfig, costs: _Costs, args) -> list[dict]:
     problem = build_problem(config)
     costs = dataclasses.replace(costs, c_coarse=_coarse_cost(problem, config.coarse, args))
     name = "parareal, RK4 coarse (compiled)"
-    run = _local_run(problem, config, "vectorized", args.repeats, 1)
-    vec_pass = _fine_pass(problem, config.slices, args.repeats)
+    run = _local_run(problem, config, "vectorized", args.timing, 1)
+    vec_pass = _fine_pass(problem, config.slices, args.timing)
     rows = [_row(config.system, name, "vectorized", costs, run, vec_pass)]
     return rows + _distributed_rows(name, config, problem, costs, args, (args.ranks,))
 
@@ -265,12 +279,12 @@ def _case(
     first = next(iter(coarses.values()))
     config = SolveConfig(**base, coarse=first, tol=TOL, backend="serial", progress=False)
     print(f"\n{title}: {config.slices} slices x {config.batch} trajectories, fine {config.fine}"
-          f" (load average {os.getloadavg()[0]:.1f}, best of {args.repeats})")  # fmt: skip
+          f" (load average {os.getloadavg()[0]:.1f})")  # fmt: skip
     costs, problem = _measure(config, mode, args)
     system = base["system"]
     serial_run = {"iterations": None, "wall_s": costs.serial_wall, "states": costs.serial_states}
     rows = [_row(system, "serial fine", costs.serial_mode, costs, serial_run, None)]
-    vec_pass = _fine_pass(problem, config.slices, args.repeats)
+    vec_pass = _fine_pass(problem, config.slices, args.timing)
     for label, coarse in coarses.items():
         run_config = dataclasses.replace(config, coarse=coarse)
         run_problem, costs_c = problem, costs
@@ -280,7 +294,7 @@ def _case(
         for name, max_iter in ((f"parareal, {label} coarse", None), (f"hybrid, {label}", 0)):
             solve_config = dataclasses.replace(run_config, max_iter=max_iter)
             try:
-                run = _local_run(run_problem, solve_config, "vectorized", args.repeats, 1)
+                run = _local_run(run_problem, solve_config, "vectorized", args.timing, 1)
             except FloatingPointError as err:
                 print(f"{name}: diverged: {err}")
                 continue
@@ -298,10 +312,11 @@ def _case(
 
 def run(args: argparse.Namespace) -> int:
     torch.set_num_threads(1)
-    if args.repeats is None:
-        args.repeats = 1 if args.quick else REPEATS
-    if args.repeats < 1:
-        raise ValueError(f"--repeats must be a positive integer, got {args.repeats}")
+    repeats = args.repeats if args.repeats is not None else 1 if args.quick else REPEATS
+    budget = args.budget if args.budget is not None else 0.0 if args.quick else BUDGET_S
+    if repeats < 1 or not budget >= 0:
+        raise ValueError(f"--repeats must be >= 1 and --budget >= 0, got {repeats}, {budget}")
+    args.timing = Timing(repeats, budget)
     lorenz = LORENZ_QUICK if args.quick else LORENZ
     coarses = {"RK4 0.02": "rk4:0.02"}
     if args.neural:

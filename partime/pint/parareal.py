@@ -60,8 +60,8 @@ def parareal(
     run = _Slices(coarse, fine, times, local, executor, measure_scale=rtol > 0)
     executor.prepare(fine)
     run.warm(x0)
-    start = time.perf_counter()
     fingerprint = problem_fingerprint(coarse, fine, x0, times, tol, rtol, executor.size)
+    start = time.perf_counter()
     if resume is None:
         state = run.coarse_sweep(x0, fingerprint)
         if callback is not None:
