@@ -105,3 +105,27 @@ def test_fused_sweep_rejects_tensors_it_would_write_wrongly():
         sweep(0, starts, ends, exact=0)
     with pytest.raises(ValueError, match="t0 must have shape"):
         RKPropagator(Lorenz(), 0.02, fast=True).fused_sweep(x, TIMES[:-1, None], TIMES[1:, None])
+
+
+@needs_cc
+def test_fused_sweep_split_over_threads_is_bitwise_one_thread():
+    system = Lorenz()
+    coarse = RKPropagator(system, 0.002, fast=True)  # 180 steps x 2048 rows: two threads' work
+    starts, fine, old = sweep_states(system, 2048)
+    sweep = coarse.fused_sweep(starts[0], TIMES[:-1], TIMES[1:])
+    results = []
+    threads = torch.get_num_threads()
+    try:
+        for n in (1, 2):
+            torch.set_num_threads(n)
+            out, ends = starts.clone(), old.clone()
+            sweep(1, out, ends, fine[1:], old, 1)
+            results.append((out, ends))
+    finally:
+        torch.set_num_threads(threads)
+    loop, loop_ends = starts.clone(), old.clone()
+    slice_by_slice(
+        coarse, TIMES[:-1].tolist(), TIMES[1:].tolist(), 1, loop, loop_ends, fine[1:], old, 1
+    )
+    for out, ends in results:
+        assert torch.equal(out, loop) and torch.equal(ends, loop_ends)
