@@ -2,10 +2,13 @@
 
 Every row is measured in this run against the same serial fine solve (same propagator, its
 fastest mode, compile excluded). The bound is parareal's model S = 1/((K+1)·c_G/c_F + K/P)
-with c_F, c_G the measured fine and coarse cost per slice and P the *effective* parallelism
-of the fine pass: serial fine time / time of one fine pass over the slices a rank owns. For
-MPI that is about the rank count; for the vectorized executor it is what batching all
-slices into one call buys on this machine (no extra cores).
+with c_F, c_G the measured fine and coarse cost per slice (c_G of the coarse sweep parareal
+runs: fused into one call when the coarse offers it) and P the *effective* parallelism of the
+fine pass: serial fine time / time of one fine pass over the slices a rank owns. For MPI that
+is about the rank count; for the vectorized executor it is what batching all slices into one
+call buys on this machine (no extra cores). On a shared machine a 2 ms solve is often
+preempted: every time is the best of at least ``--repeats`` runs and of as many more as fit in
+``--budget`` seconds (short runs get many), and each table prints the load average.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -22,23 +26,40 @@ from pathlib import Path
 
 import torch
 
-from partime.bench.serial import serial_fine
+from partime.bench.serial import SERIAL_MODES, serial_fine
 from partime.pint.config import SolveConfig
+from partime.pint.executors import make_executor
+from partime.pint.executors.vectorized import fine_batched
+from partime.pint.parareal import parareal
 from partime.pint.problem import build_problem
-from partime.pint.results import read_results
-from partime.pint.solve import solve
 
 # (name, config overrides) of the Lorenz benchmark problem and its --quick reduction
 LORENZ = {"system": "lorenz", "t_end": 2.56, "slices": 32, "fine": "rk4:5e-4", "batch": 16}
 LORENZ_QUICK = {**LORENZ, "t_end": 0.64, "slices": 8, "batch": 4}
-# 32 fields: one ETDRK4 step of (32, 512) costs as much per row as of (128, 512), i.e. the
-# fine solve is compute-bound and batching slices buys nothing, only ranks do.
 # The Lorenz row with both propagators on the compiled RK path (kernels built before timing)
 LORENZ_COMPILED = {"fine": "rk4:5e-4:compiled", "coarse": "rk4:0.02:compiled"}
+# 32 fields: one ETDRK4 step of (32, 512) costs as much per row as of (128, 512), i.e. the
+# fine solve is compute-bound and batching slices buys nothing, only ranks do.
 KS = {"system": "ks", "t_end": 8.0, "slices": 8, "fine": "etdrk4:0.01", "batch": 32}
 KS_COARSE = "etdrk4:0.25"
 KS_QUICK = {**KS, "t_end": 2.0, "slices": 4, "fine": "etdrk4:0.05", "batch": 2}
 TOL = 1e-11  # the residual tracks the error closely; one decade of margin for error <= 1e-10
+REPEATS = 3
+BUDGET_S = 0.5
+MAX_RUNS = 200
+
+
+@dataclasses.dataclass(frozen=True)
+class Timing:
+    """Best of at least ``repeats`` runs, more while they took under ``budget_s`` in all."""
+
+    repeats: int = REPEATS
+    budget_s: float = BUDGET_S
+
+    def more(self, runs: int, spent_s: float) -> bool:
+        return runs < self.repeats or (spent_s < self.budget_s and runs < MAX_RUNS)
+
+
 _HEADER = f"{'case':<32}{'backend':<12}{'K':>4}{'wall s':>10}{'speedup':>9}{'bound S':>9}"
 _HEADER += f"{'of bound':>10}{'max err':>11}{'vs eager':>10}"
 
@@ -52,14 +73,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ranks", type=int, default=2, help="MPI ranks of the distributed rows")
     parser.add_argument("--no-ks", action="store_true", help="skip the Kuramoto–Sivashinsky case")
     parser.add_argument("--ray", action="store_true", help="also run on Ray actors (--ranks)")
+    parser.add_argument(
+        "--repeats", type=int, default=None,
+        help=f"time everything at least this often, keep the best (default {REPEATS}; --quick 1)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--budget", type=float, default=None,
+        help=f"and time it again while under this many seconds (default {BUDGET_S}; --quick 0)",
+    )  # fmt: skip
     parser.add_argument("--json", action="store_true", help="also print one JSON line of rows")
 
 
-def _timed(fn, *args) -> float:
-    start = time.perf_counter()
+def _best_wall(fn, timing: Timing, *args) -> float:
+    """Least wall time of calls of ``fn(*args)`` (``timing``) after one untimed (warm) call."""
+    walls: list[float] = []
     with torch.no_grad():
         fn(*args)
-    return time.perf_counter() - start
+        while timing.more(len(walls), sum(walls)):
+            start = time.perf_counter()
+            fn(*args)
+            walls.append(time.perf_counter() - start)
+    return min(walls)
 
 
 @dataclasses.dataclass
@@ -79,62 +113,97 @@ class _Costs:
         return 1.0 / ((iterations + 1) * self.c_coarse / c_fine + iterations / p_eff), p_eff
 
 
-def _coarse_cost(problem) -> float:
-    """Warm wall time of one coarse propagation per slice (a whole coarse sweep / slices)."""
-    bounds = [
-        (float(a), float(b)) for a, b in zip(problem.times[:-1], problem.times[1:], strict=True)
-    ]
+def _coarse_costs(problem, timing: Timing) -> tuple[float, float | None]:
+    """Warm wall time per slice of one whole coarse sweep: slice by slice, and fused into one
+    call (None where the coarse offers no fused sweep)."""
+    x0, t0, t1 = problem.x0, problem.times[:-1], problem.times[1:]
+    bounds = list(zip(t0.tolist(), t1.tolist(), strict=True))
 
-    def sweep() -> None:
-        x = problem.x0
-        for t0, t1 in bounds:
-            x = problem.coarse(x, t0, t1)
+    def slice_by_slice() -> None:
+        x = x0
+        for a, b in bounds:
+            x = problem.coarse(x, a, b)
 
-    sweep()  # warm
-    return _timed(sweep) / len(bounds)
+    per_call = _best_wall(slice_by_slice, timing) / len(bounds)
+    offer = getattr(problem.coarse, "fused_sweep", None)
+    fused = offer(x0, t0, t1) if callable(offer) else None
+    if fused is None:
+        return per_call, None
+    ends = x0.new_empty((len(bounds), *x0.shape))
+    starts = torch.cat([x0[None], ends])
+    many = 20  # one sweep takes ~50 us: time 20 in a row
+    sweeps = _best_wall(lambda: [fused(0, starts, ends) for _ in range(many)], timing)
+    return per_call, sweeps / many / len(bounds)
 
 
-def _measure(config: SolveConfig, mode: str) -> tuple[_Costs, object]:
+def _coarse_cost(problem, spec: str, args) -> float:
+    """c_G of ``problem``'s coarse: per slice of the sweep parareal runs (fused when the coarse
+    offers it); prints it beside the slice-by-slice cost."""
+    per_call, fused = _coarse_costs(problem, args.timing)
+    line = f"coarse {spec}: {per_call * 1e6:.1f} us per slice called slice by slice"
+    if fused is None:
+        print(line)
+        return per_call
+    print(f"{line}, {fused * 1e6:.2f} us in one fused sweep ({per_call / fused:.0f}x less)")
+    return fused
+
+
+def _measure(config: SolveConfig, mode: str, args) -> tuple[_Costs, object]:
     problem = build_problem(config)
     serial = serial_fine(problem.fine, problem.x0, problem.times, mode)
+    again_mode = serial.mode if serial.mode in SERIAL_MODES else mode
+    runs, spent = 1, serial.wall_s
+    while args.timing.more(runs, spent):  # again, in the fastest mode only
+        again = serial_fine(problem.fine, problem.x0, problem.times, again_mode)
+        serial = again if again.wall_s < serial.wall_s else serial
+        runs, spent = runs + 1, spent + again.wall_s
     eager_wall = serial_fine(problem.fine, problem.x0, problem.times, "eager").wall_s
-    costs = _Costs(serial.states, serial.wall_s, serial.mode, _coarse_cost(problem), eager_wall)
-    return costs, problem
+    c_coarse = _coarse_cost(problem, config.coarse, args)
+    return _Costs(serial.states, serial.wall_s, serial.mode, c_coarse, eager_wall), problem
 
 
-def _fine_pass(problem, config: SolveConfig, slices: int) -> float:
-    """Wall time of one vectorized fine pass over ``slices`` slices (warm)."""
-    from partime.pint.executors.vectorized import fine_batched
-
+def _fine_pass(problem, slices: int, timing: Timing) -> float:
+    """Wall time of one vectorized fine pass over ``slices`` slices (warm, best of runs)."""
     x = problem.x0.expand(slices, *problem.x0.shape).contiguous()
     t0 = problem.times[:slices]
     t1 = problem.times[1 : slices + 1]
-    _timed(fine_batched, problem.fine, x, t0, t1)
-    return _timed(fine_batched, problem.fine, x, t0, t1)
+    return _best_wall(fine_batched, timing, problem.fine, x, t0, t1)
 
 
-def _mpi_row(config: SolveConfig, ranks: int) -> dict:
-    """Run the solve under ``mpiexec -n ranks``; its JSON summary plus its states."""
+def _local_run(problem, config: SolveConfig, executor: str, timing: Timing, ranks: int) -> dict:
+    """The fastest of ``timing``'s solves in this process on ``executor`` (vectorized, or Ray
+    actors started once, before the clock, as MPI's ranks are)."""
+    ex = make_executor(executor, workers=ranks if executor == "ray" else None)
+    runs: list = []
+    try:
+        while timing.more(len(runs), sum(run.wall_s for run in runs)):
+            runs.append(parareal(problem.coarse, problem.fine, problem.x0, problem.times, ex,
+                                 tol=config.tol, max_iter=config.max_iter))  # fmt: skip
+    finally:
+        ex.close()
+    best = min(runs, key=lambda run: run.wall_s)
+    return {"wall_s": best.wall_s, "iterations": best.iterations, "states": best.states}
+
+
+def _mpi_run(config: SolveConfig, ranks: int, timing: Timing) -> dict:
+    """The fastest of ``timing``'s solves under ``mpiexec -n ranks`` (``bench.pint_ranks``)."""
     mpiexec = shutil.which("mpiexec")
     if mpiexec is None:
         raise RuntimeError("mpiexec not found")
     with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "r.npz"
-        cmd = [mpiexec, "-n", str(ranks), sys.executable, "-m", "partime", "solve", config.system]
-        cmd += ["--t-end", str(config.t_end), "--slices", str(config.slices), "--fine", config.fine]
-        cmd += ["--coarse", config.coarse, "--tol", str(config.tol), "--batch", str(config.batch)]
-        cmd += ["--seed", str(config.seed), "--no-progress", "--json", "--out", str(out)]
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+        out = Path(tmp) / "run.pt"
+        fields = json.dumps(dataclasses.asdict(config))
+        cmd = [mpiexec, "-n", str(ranks), sys.executable, "-m", "partime.bench.pint_ranks"]
+        times = [str(timing.repeats), str(timing.budget_s)]
+        done = subprocess.run([*cmd, fields, *times, str(out)], capture_output=True,
+                              text=True, timeout=600)  # fmt: skip
         if done.returncode != 0:
             raise RuntimeError(done.stderr.strip().splitlines()[-1] if done.stderr else "failed")
-        summary = json.loads(done.stdout.strip().splitlines()[-1])
-        summary["states"] = torch.from_numpy(read_results(out)["states"])
-    return summary
+        return torch.load(out)
 
 
-def _row(
-    problem: str, name: str, backend: str, costs: _Costs, k: int | None, wall: float, states, p_pass
-) -> dict:
+def _row(problem: str, name: str, backend: str, costs: _Costs, run: dict, p_pass) -> dict:
+    k, wall, states = run["iterations"], run["wall_s"], run["states"]
     err = float((states - costs.serial_states).abs().max())
     n_slices = costs.serial_states.shape[0] - 1
     bound, p_eff = costs.bound(k, p_pass, n_slices) if p_pass else (None, None)
@@ -142,8 +211,9 @@ def _row(
     frac = speedup / bound if bound else None
     return {"problem": problem, "case": name, "backend": backend, "iterations": k,
             "wall_s": wall, "speedup": speedup, "speedup_vs_eager": costs.eager_wall / wall,
-            "bound": bound, "p_eff": p_eff,
-            "fraction_of_bound": frac, "max_abs_err_vs_serial": err}  # fmt: skip
+            "bound": bound, "p_eff": p_eff, "c_coarse_s": costs.c_coarse,
+            "fraction_of_bound": frac, "max_abs_err_vs_serial": err,
+            "load_avg": os.getloadavg()[0]}  # fmt: skip
 
 
 def _print_row(row: dict) -> None:
@@ -159,90 +229,94 @@ def _print_row(row: dict) -> None:
     )
 
 
-def _compiled_rows(config: SolveConfig, costs: _Costs, args) -> list[dict]:
-    """Parareal with compiled fine and coarse RK, vectorized and on MPI ranks."""
-    problem = build_problem(config)
-    costs = dataclasses.replace(costs, c_coarse=_coarse_cost(problem))
-    name, rows = "parareal, RK4 coarse (compiled)", []
-    report = solve(config)
-    vec_pass = _fine_pass(problem, config, config.slices)
-    k, wall = report.result.iterations, report.result.wall_s
-    rows.append(_row(config.system, name, "vectorized", costs, k, wall, report.states, vec_pass))
-    _print_row(rows[-1])
-    try:
-        summary = _mpi_row(config, args.ranks)
-    except (RuntimeError, subprocess.TimeoutExpired) as err:
-        print(f"{name:<32}mpi x{args.ranks}: failed: {err}")
-        return rows
-    p_pass = _fine_pass(problem, config, -(-config.slices // args.ranks))
-    rows.append(_row(config.system, name, f"mpi x{args.ranks}", costs, summary["iterations"],
-                     summary["wall_s"], summary["states"], p_pass))  # fmt: skip
-    _print_row(rows[-1])
+def _distributed_rows(name: str, config: SolveConfig, problem, costs: _Costs, args,
+                      rank_counts: tuple[int, ...]) -> list[dict]:  # fmt: skip
+    """Parareal on ``mpiexec -n r`` for each r of ``rank_counts``, then (--ray) on Ray."""
+    rows = []
+    for ranks in rank_counts:
+        try:
+            run = _mpi_run(config, ranks, args.timing)
+        except (RuntimeError, subprocess.TimeoutExpired) as err:
+            print(f"{name}, mpi x{ranks}: failed: {err}")
+            continue
+        p_pass = _fine_pass(problem, -(-config.slices // ranks), args.timing)
+        rows.append(_row(config.system, name, f"mpi x{ranks}", costs, run, p_pass))
+    if args.ray:
+        run = _local_run(problem, config, "ray", args.timing, args.ranks)
+        p_pass = _fine_pass(problem, -(-config.slices // args.ranks), args.timing)
+        rows.append(_row(config.system, name, f"ray x{args.ranks}", costs, run, p_pass))
     return rows
+
+
+def _compiled_rows(config: SolveConfig, costs: _Costs, args) -> list[dict]:
+    """Parareal with compiled fine and coarse RK: vectorized, on MPI ranks, on Ray."""
+    problem = build_problem(config)
+    costs = dataclasses.replace(costs, c_coarse=_coarse_cost(problem, config.coarse, args))
+    name = "parareal, RK4 coarse (compiled)"
+    run = _local_run(problem, config, "vectorized", args.timing, 1)
+    vec_pass = _fine_pass(problem, config.slices, args.timing)
+    rows = [_row(config.system, name, "vectorized", costs, run, vec_pass)]
+    return rows + _distributed_rows(name, config, problem, costs, args, (args.ranks,))
+
+
+def _print_table(rows: list[dict], ranks: int) -> None:
+    """The rows, then Ray's wall time over MPI's for each case run on both."""
+    print(_HEADER)
+    for row in rows:
+        _print_row(row)
+    walls = {(row["case"], row["backend"]): row["wall_s"] for row in rows}
+    for case in dict.fromkeys(row["case"] for row in rows):
+        mpi, ray = walls.get((case, f"mpi x{ranks}")), walls.get((case, f"ray x{ranks}"))
+        if mpi and ray:
+            print(f"ray / mpi wall time, {case}: {ray / mpi:.2f}")
 
 
 def _case(
     title: str, base: dict, coarses: dict[str, str], args, mode: str, compiled: dict | None = None
 ) -> list[dict]:
-    """One problem: serial fine, each coarse vectorized, the hybrid, then MPI with the first;
-    with ``compiled`` (config overrides) also the compiled-RK rows."""
+    """One problem: serial fine, each coarse vectorized, the hybrid, then MPI (and Ray) with
+    the first; with ``compiled`` (config overrides) also the compiled-RK rows."""
     first = next(iter(coarses.values()))
     config = SolveConfig(**base, coarse=first, tol=TOL, backend="serial", progress=False)
-    costs, problem = _measure(config, mode)
-    print(f"\n{title}: {config.slices} slices x {config.batch} trajectories, fine {config.fine}")
-    print(_HEADER)
+    print(f"\n{title}: {config.slices} slices x {config.batch} trajectories, fine {config.fine}"
+          f" (load average {os.getloadavg()[0]:.1f})")  # fmt: skip
+    costs, problem = _measure(config, mode, args)
     system = base["system"]
-    serial = _row(system, "serial fine", costs.serial_mode, costs, None, costs.serial_wall,
-                  costs.serial_states, None)  # fmt: skip
-    rows = [serial]
-    _print_row(serial)
-    vec_pass = _fine_pass(problem, config, config.slices)
+    serial_run = {"iterations": None, "wall_s": costs.serial_wall, "states": costs.serial_states}
+    rows = [_row(system, "serial fine", costs.serial_mode, costs, serial_run, None)]
+    vec_pass = _fine_pass(problem, config.slices, args.timing)
     for label, coarse in coarses.items():
-        run = dataclasses.replace(config, coarse=coarse)
+        run_config = dataclasses.replace(config, coarse=coarse)
+        run_problem, costs_c = problem, costs
         if coarse != first:
-            costs_c = dataclasses.replace(costs, c_coarse=_coarse_cost(build_problem(run)))
-        else:
-            costs_c = costs
+            run_problem = build_problem(run_config)
+            costs_c = dataclasses.replace(costs, c_coarse=_coarse_cost(run_problem, coarse, args))
         for name, max_iter in ((f"parareal, {label} coarse", None), (f"hybrid, {label}", 0)):
+            solve_config = dataclasses.replace(run_config, max_iter=max_iter)
             try:
-                report = solve(dataclasses.replace(run, max_iter=max_iter))
+                run = _local_run(run_problem, solve_config, "vectorized", args.timing, 1)
             except FloatingPointError as err:
-                print(f"{name:<32}diverged: {err}")
+                print(f"{name}: diverged: {err}")
                 continue
             p_pass = vec_pass if max_iter is None else None
-            k, wall = report.result.iterations, report.result.wall_s
-            row = _row(system, name, "vectorized", costs_c, k, wall, report.states, p_pass)
-            rows.append(row)
-            _print_row(rows[-1])
-    ranks_list = (1, args.ranks) if base["system"] == "ks" else (args.ranks,)
+            rows.append(_row(system, name, "vectorized", costs_c, run, p_pass))
     name = f"parareal, {next(iter(coarses))} coarse"
-    for ranks in ranks_list:
-        try:
-            summary = _mpi_row(config, ranks)
-        except (RuntimeError, subprocess.TimeoutExpired) as err:
-            print(f"{'parareal (mpi)':<32}mpi x{ranks}: failed: {err}")
-            continue
-        p_pass = _fine_pass(problem, config, -(-config.slices // ranks))
-        k, wall, states = summary["iterations"], summary["wall_s"], summary["states"]
-        rows.append(_row(system, name, f"mpi x{ranks}", costs, k, wall, states, p_pass))
-        _print_row(rows[-1])
+    rank_counts = (1, args.ranks) if system == "ks" else (args.ranks,)
+    rows += _distributed_rows(name, config, problem, costs, args, rank_counts)
     if compiled:
         rows += _compiled_rows(dataclasses.replace(config, **compiled), costs, args)
-    if args.ray:
-        # Ray's actors start before the solve is timed (executor.prepare), as MPI's ranks do.
-        report = solve(dataclasses.replace(config, backend="ray", workers=args.ranks))
-        p_pass = _fine_pass(problem, config, -(-config.slices // args.ranks))
-        rows.append(_row(system, name, f"ray x{args.ranks}", costs, report.result.iterations,
-                         report.result.wall_s, report.states, p_pass))  # fmt: skip
-        _print_row(rows[-1])
-        mpi_wall = [r["wall_s"] for r in rows if r["backend"] == f"mpi x{args.ranks}"]
-        if mpi_wall:
-            print(f"{'':<32}ray / mpi wall time: {rows[-1]['wall_s'] / mpi_wall[0]:.2f}")
+    _print_table(rows, args.ranks)
+    print(f"(load average {os.getloadavg()[0]:.1f} at the end)")
     return rows
 
 
 def run(args: argparse.Namespace) -> int:
     torch.set_num_threads(1)
+    repeats = args.repeats if args.repeats is not None else 1 if args.quick else REPEATS
+    budget = args.budget if args.budget is not None else 0.0 if args.quick else BUDGET_S
+    if repeats < 1 or not budget >= 0:
+        raise ValueError(f"--repeats must be >= 1 and --budget >= 0, got {repeats}, {budget}")
+    args.timing = Timing(repeats, budget)
     lorenz = LORENZ_QUICK if args.quick else LORENZ
     coarses = {"RK4 0.02": "rk4:0.02"}
     if args.neural:

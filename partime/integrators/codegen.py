@@ -3,7 +3,8 @@
 The right-hand side comes from ``translate``; around it the kernel keeps ``LANES`` rows per
 vector register and a few vectors at a time (instruction-level parallelism), takes every RK
 stage in the eager order (``x + (dt * a_ij) * k_j`` per nonzero weight) and all steps in
-registers, and stores the states it is asked to save.
+registers, and stores the states it is asked to save. A second entry point runs parareal's
+whole coarse sweep (a chain of such integrations with corrections) in one call.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ C_TYPES = {torch.float64: "double", torch.float32: "float"}
 
 @dataclass(frozen=True)
 class KernelSource:
-    """C source of ``partime_rk`` (see ``kernel_source``) and what the caller needs to know."""
+    """C source of ``partime_rk`` and ``partime_sweep`` (see ``kernel_source``) and what the
+    caller needs to know."""
 
     code: str
     rows_per_group: int  # rows one pass of the step loop advances (padding granule)
@@ -69,12 +71,21 @@ def _step_source(tableau: ButcherTableau, dim: int) -> tuple[str, list[str], lis
 def kernel_source(
     system: ComponentSystem, tableau: ButcherTableau, dtype: torch.dtype
 ) -> KernelSource:
-    """The C source of ``partime_rk`` for ``system`` stepped by ``tableau`` in ``dtype``.
+    """The C source of ``partime_rk`` and ``partime_sweep`` for ``system`` stepped by
+    ``tableau`` in ``dtype``.
 
     ``partime_rk(x, out, t0, t0_stride, dt, n_steps, save_every, rows, g0, g1)`` advances the
     rows of groups g0..g1-1 of ``x`` (rows, dim) by ``n_steps`` steps from per-row times
     ``t0[r * t0_stride]`` (float64), writing the end states (rows, dim) to ``out``, or with
     ``save_every = s > 0`` the states at steps 0, s, 2s, ... (n_steps // s + 1, rows, dim).
+
+    ``partime_sweep(starts, ends, fine, old, t0, t0_slice_stride, t0_row_stride, dt, n_steps,
+    rows, first, count, exact, g0, g1)`` is parareal's coarse sweep over slices first..count-1
+    of ``starts`` (count+1, rows, dim), in place: ``ends[j]`` = partime_rk of ``starts[j]``
+    (``n_steps[j]`` steps from times ``t0[j * t0_slice_stride + r * t0_row_stride]``), then
+    ``starts[j+1] = ends[j]``, or with ``fine`` (count-first, rows, dim; NULL for none) and
+    ``old`` (count, rows, dim) ``fine[j-first] + (ends[j] - old[j])``; at slice ``exact``
+    ``starts[j+1] = fine[j-first]`` and ``ends[j]`` is not computed.
     """
     if dtype not in C_TYPES:
         raise KernelUnsupportedError(f"dtype {dtype}")
@@ -168,6 +179,8 @@ INLINE void store(T* restrict out, V s[VECTORS][DIM], int64_t first, int64_t row
         }}
 }}
 
+/* Not inlined into partime_sweep: the sweep runs these very instructions, bit for bit. */
+__attribute__((noinline))
 void partime_rk(const T* restrict x, T* restrict out, const double* restrict t0,
                 int64_t t0_stride, double dt, int64_t n_steps, int64_t save_every, int64_t rows,
                 int64_t group_begin, int64_t group_end) {{
@@ -190,6 +203,32 @@ void partime_rk(const T* restrict x, T* restrict out, const double* restrict t0,
         int64_t until_save = save_every;
 {loops}
         if (!save_every) store(out, s, first, rows);
+    }}
+}}
+
+void partime_sweep(T* restrict starts, T* restrict ends, const T* restrict fine,
+                   const T* restrict old, const double* restrict t0, int64_t t0_slice_stride,
+                   int64_t t0_row_stride, double dt, const int64_t* restrict n_steps,
+                   int64_t rows, int64_t first, int64_t count, int64_t exact,
+                   int64_t group_begin, int64_t group_end) {{
+    const int64_t size = rows * DIM;
+    const int64_t lo = group_begin * VECTORS * LANES * DIM;  /* this call's rows, as values */
+    int64_t hi = group_end * VECTORS * LANES * DIM;
+    if (hi > size) hi = size;
+    for (int64_t j = first; j < count; j++) {{
+        T* restrict next = starts + (j + 1) * size;
+        T* restrict g = ends + j * size;
+        const T* restrict f = fine ? fine + (j - first) * size : 0;
+        if (j == exact) {{  /* a final start state: the coarse terms cancel */
+            for (int64_t i = lo; i < hi; i++) next[i] = f[i];
+            continue;
+        }}
+        partime_rk(starts + j * size, g, t0 + j * t0_slice_stride, t0_row_stride, dt, n_steps[j],
+                   0, rows, group_begin, group_end);
+        if (f)  /* the order of the eager correction: F + (G_new - G_old) */
+            for (int64_t i = lo; i < hi; i++) next[i] = f[i] + (g[i] - old[j * size + i]);
+        else
+            for (int64_t i = lo; i < hi; i++) next[i] = g[i];
     }}
 }}
 """

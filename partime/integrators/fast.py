@@ -52,8 +52,10 @@ class _Pending:
 _pending: dict[tuple, _Pending] = {}
 
 
-def _needs_grad(f: object, x0: Tensor, t0: Time) -> bool:
-    """Whether autograd or a functorch transform (``jvp``, …) must see the steps."""
+def needs_grad(f: object, x0: Tensor, t0: Time) -> bool:
+    """True when autograd records this call (grad mode on and x0, t0 or f's parameters
+    require grad) or a functorch transform (``jvp``, …) must see the steps: compiled paths
+    do neither."""
     if _transformed(x0) or (isinstance(t0, Tensor) and _transformed(t0)):
         return True
     if not torch.is_grad_enabled():
@@ -156,7 +158,7 @@ def integrate_fast(
     path should run instead."""
     if fast is False or not isinstance(f, ComponentSystem) or x0.is_complex() or not x0.numel():
         return None
-    if _needs_grad(f, x0, t0):
+    if needs_grad(f, x0, t0):
         if fast:
             raise ValueError(
                 "fast=True runs a compiled path without autograd, but x0, t0 or the vector "

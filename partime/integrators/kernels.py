@@ -36,7 +36,7 @@ from partime.io import atomic_write
 
 CACHE_ENV = "PARTIME_CACHE"
 # Bump when the calling convention or the meaning of the generated code changes.
-KERNEL_FORMAT = 1
+KERNEL_FORMAT = 2
 # -ffp-contract=fast lets a*b+c become one FMA, as in PyTorch's vectorized add(alpha=); every
 # row runs the same instructions, so a row's result does not depend on its batch or position.
 FLAGS = ("-O2", "-ffp-contract=fast", "-fno-math-errno", "-fPIC", "-shared", "-std=gnu11")
@@ -45,6 +45,8 @@ COMPILE_TIMEOUT_S = 120
 # Below this many row-steps per thread, waking a thread costs more than it saves (~20 us).
 MIN_UPDATES_PER_THREAD = 100_000
 _ARGTYPES = [ctypes.c_void_p] * 3 + [ctypes.c_int64, ctypes.c_double] + [ctypes.c_int64] * 5
+_SWEEP_ARGTYPES = [ctypes.c_void_p] * 5 + [ctypes.c_int64] * 2 + [ctypes.c_double, ctypes.c_void_p]
+_SWEEP_ARGTYPES += [ctypes.c_int64] * 6
 
 #: Counters a caller (or a test) can read: kernels built here, and loaded from the disk cache.
 STATS = {"compiled": 0, "loaded": 0, "compile_s": 0.0}
@@ -155,6 +157,9 @@ class Kernel:
         self.function = self.library.partime_rk
         self.function.restype = None
         self.function.argtypes = _ARGTYPES
+        self.sweep_function = self.library.partime_sweep
+        self.sweep_function.restype = None
+        self.sweep_function.argtypes = _SWEEP_ARGTYPES
         self.rows_per_group = spec.source.rows_per_group
 
     def run(
@@ -170,21 +175,63 @@ class Kernel:
             n_steps = n_saves * save_every
         else:
             out = x.new_empty((rows, dim))
-        groups = -(-rows // self.rows_per_group)
         if isinstance(t0, Tensor):
             times, stride = t0.data_ptr(), 1
         else:
             start = ctypes.c_double(t0)  # alive until the call returns
             times, stride = ctypes.addressof(start), 0
         args = (x.data_ptr(), out.data_ptr(), times, stride, dt, n_steps, save_every or 0, rows)
-        threads = min(torch.get_num_threads(), groups, rows * n_steps // MIN_UPDATES_PER_THREAD)
+        self._call(self.function, args, rows, rows * n_steps)
+        return out
+
+    def sweep(
+        self,
+        starts: Tensor,
+        ends: Tensor,
+        fine: Tensor | None,
+        old: Tensor | None,
+        t0: Tensor,
+        dt: float,
+        n_steps: Tensor,
+        first: int,
+        exact: int,
+        swept_steps: int,
+    ) -> None:
+        """``partime_sweep`` (see ``codegen``) on contiguous CPU tensors of the kernel's dtype,
+        shapes checked by the caller: ``starts`` (count+1, rows, dim), ``ends`` and ``old``
+        (count, rows, dim), ``fine`` (count-first, rows, dim), ``t0`` float64 (count,) per
+        slice or (count, rows) per row, ``n_steps`` int64 (count,); ``swept_steps`` is
+        sum(n_steps[first:]), which decides the thread split."""
+        count, rows = ends.shape[0], ends.shape[1]
+        per_row = t0.ndim == 2
+        args = (
+            starts.data_ptr(),
+            ends.data_ptr(),
+            None if fine is None else fine.data_ptr(),
+            None if old is None else old.data_ptr(),
+            t0.data_ptr(),
+            rows if per_row else 1,
+            1 if per_row else 0,
+            dt,
+            n_steps.data_ptr(),
+            rows,
+            first,
+            count,
+            exact,
+        )
+        self._call(self.sweep_function, args, rows, rows * swept_steps)
+
+    def _call(self, function, args: tuple, rows: int, updates: int) -> None:
+        """``function(*args, g0, g1)`` over all row groups, split over threads when ``updates``
+        (row-steps) are enough to pay for waking them."""
+        groups = -(-rows // self.rows_per_group)
+        threads = min(torch.get_num_threads(), groups, updates // MIN_UPDATES_PER_THREAD)
         if threads <= 1:
-            self.function(*args, 0, groups)
-            return out
+            function(*args, 0, groups)
+            return
         bounds = [groups * i // threads for i in range(threads + 1)]
         ranges = [(bounds[i], bounds[i + 1]) for i in range(threads)]
-        list(_pool(threads).map(lambda span: self.function(*args, *span), ranges))
-        return out
+        list(_pool(threads).map(lambda span: function(*args, *span), ranges))
 
 
 @functools.cache

@@ -8,7 +8,8 @@ in that order, so an unchanged start state gives exactly F: after K = n_slices i
 result is the serial fine solution to rounding. The residual of iteration k is the absolute
 max |U_n^k - U_n^{k-1}| over slices and batch; the run stops when it is <= tol + rtol·max|U^k|.
 Where the fine solves run and how the sweep crosses ranks is the executor's business
-(``partime.pint.executors.base.Executor``).
+(``partime.pint.executors.base.Executor``); a coarse that offers ``fused_sweep`` runs a rank's
+part of each sweep as one call, bitwise the slice-by-slice loop.
 """
 
 from __future__ import annotations
@@ -57,10 +58,10 @@ def parareal(
     stop = _Stop(tol, rtol, n_slices)
     local = executor.local_slices(n_slices)
     run = _Slices(coarse, fine, times, local, executor, measure_scale=rtol > 0)
-    executor.prepare(fine, len(local))
+    executor.prepare(fine)
     run.warm(x0)
-    start = time.perf_counter()
     fingerprint = problem_fingerprint(coarse, fine, x0, times, tol, rtol, executor.size)
+    start = time.perf_counter()
     if resume is None:
         state = run.coarse_sweep(x0, fingerprint)
         if callback is not None:
@@ -116,10 +117,15 @@ class _Slices:
         self.t0f, self.t1f = self.t0.tolist(), self.t1.tolist()  # floats: no per-call tensor ops
         self.fine_calls = self.coarse_calls = 0
         self.coarse_s = 0.0
+        self.fused = None  # the coarse's fused sweep, when it offers one (see ``warm``)
 
     def warm(self, x0: Tensor) -> None:
-        """One untimed call of each shape the solve will use, for ``static_shapes``
-        propagators (compiled kernels are built on a shape's first call)."""
+        """Before the clock starts: the coarse's fused sweep when it offers one (a compiled
+        coarse builds its kernel here), and one untimed call of each shape the solve will use
+        for ``static_shapes`` propagators (compiled kernels are built on a shape's first call)."""
+        offer = getattr(self.coarse, "fused_sweep", None)
+        if callable(offer) and len(self.local):
+            self.fused = offer(x0, self.t0, self.t1)
         if not (has_static_shapes(self.coarse) or has_static_shapes(self.fine)):
             return
         if len(self.local) and has_static_shapes(self.coarse):
@@ -138,12 +144,45 @@ class _Slices:
         return check_finite(g[None], "coarse", self.local.start + j, self.times)[0]
 
     def _fine(self, first: int, starts: Tensor, save_every: int | None = None) -> Tensor:
-        """Fine solves of local slices ``first``.. from ``starts`` (one executor pass)."""
+        """Fine solves of local slices ``first``.. from ``starts`` (n_local, ...) (one executor
+        pass); a ``static_shapes`` fine runs every local slice, to keep one batch shape as the
+        frontier moves, and the frozen slices' ends are dropped."""
         self.fine_calls += len(self.local) - first
-        ends = self.ex.fine(self.fine, starts, self.t0[first:], self.t1[first:], save_every)
+        begin = 0 if has_static_shapes(self.fine) else first
+        t0, t1 = self.t0[begin:], self.t1[begin:]
+        ends = self.ex.fine(self.fine, starts[begin:], t0, t1, save_every)[first - begin :]
         check = ends if save_every is None else ends[:, -1]
         check_finite(check, "fine", self.local.start + first, self.times)
         return ends
+
+    def _advance(
+        self,
+        j0: int,
+        starts: Tensor,
+        ends: Tensor,
+        fine: Tensor | None = None,
+        old: Tensor | None = None,
+        exact: int = -1,
+    ) -> None:
+        """Fill starts[j0+1:] from starts[j0]: for local slices j >= j0, ends[j] = G(starts[j])
+        and starts[j+1] = ends[j] (iteration 0) or fine[j-j0] + (ends[j] - old[j]); at the
+        local slice ``exact``, whose start state is final, exactly fine[j-j0] (the G terms
+        cancel). One compiled call when the coarse offers a fused sweep, else slice by slice."""
+        if self.fused is None:
+            for j in range(j0, len(self.local)):
+                if j == exact:
+                    starts[j + 1] = fine[j - j0]
+                elif fine is None:
+                    starts[j + 1] = ends[j] = self._coarse(j, starts[j])
+                else:
+                    ends[j] = self._coarse(j, starts[j])
+                    starts[j + 1] = fine[j - j0] + (ends[j] - old[j])
+            return
+        start = time.perf_counter()
+        self.fused(j0, starts, ends, fine, old, exact)
+        self.coarse_s += time.perf_counter() - start
+        self.coarse_calls += len(self.local) - j0 - (j0 <= exact)
+        check_finite(ends[j0:], "coarse", self.local.start + j0, self.times)
 
     def coarse_sweep(self, x0: Tensor, fingerprint: dict) -> PararealState:
         starts = x0.new_empty((len(self.local) + 1, *x0.shape))
@@ -151,26 +190,25 @@ class _Slices:
         if self.local.start == 0:
             starts[0] = x0
 
-        def step(j: int, u: Tensor) -> Tensor:
-            coarse_ends[j] = self._coarse(j, u)
-            return coarse_ends[j]
+        def advance(j0: int, starts: Tensor) -> None:
+            self._advance(j0, starts, coarse_ends)
 
-        self.ex.sweep(step, starts, self.local, first=0)
+        self.ex.sweep(advance, starts, self.local, first=0)
         return PararealState(0, starts, coarse_ends, (), fingerprint, self.ex.rank)
 
     def iterate(self, state: PararealState) -> PararealState:
         frontier = state.iteration  # U_0..U_frontier are final
         a = min(max(frontier - self.local.start, 0), len(self.local))  # first active local slice
-        starts, coarse_ends = state.U.clone(), state.G.clone()
-        fine_ends = self._fine(a, starts[a:-1]) if a < len(self.local) else None
+        # contiguous: a fused sweep writes them in place
+        starts = state.U.clone(memory_format=torch.contiguous_format)
+        coarse_ends = state.G.clone(memory_format=torch.contiguous_format)
+        fine_ends = self._fine(a, starts[:-1]) if a < len(self.local) else None
 
-        def correct(j: int, u: Tensor) -> Tensor:
-            if self.local.start + j == frontier:  # start state final: the G terms cancel
-                return fine_ends[j - a]
-            coarse_ends[j] = self._coarse(j, u)
-            return fine_ends[j - a] + (coarse_ends[j] - state.G[j])
+        def advance(j0: int, starts: Tensor) -> None:
+            exact = frontier - self.local.start
+            self._advance(j0, starts, coarse_ends, fine_ends, state.G, exact)
 
-        self.ex.sweep(correct, starts, self.local, first=frontier)
+        self.ex.sweep(advance, starts, self.local, first=frontier)
         changed = starts[a + 1 :]
         change = float((changed - state.U[a + 1 :]).abs().max()) if len(changed) else 0.0
         scale = float(starts.abs().max()) if self.measure_scale else 0.0

@@ -39,7 +39,8 @@ class PararealResult:
     ``residuals[k-1]`` is max |U^k - U^{k-1}| over slices and batch; ``fine_calls`` and
     ``coarse_calls`` count the slice propagations this run made, summed over ranks (the
     trajectory's fine pass included), ``coarse_s`` the seconds its coarse calls took (summed
-    over ranks); ``wall_s`` excludes the trajectory.
+    over ranks; a fused sweep counts as the calls of its slices); ``wall_s`` excludes the
+    trajectory.
     """
 
     states: Tensor | None

@@ -17,7 +17,9 @@ class Propagator(Protocol):
     ``dim`` is the state dimension, used to check coarse and fine agree before a solve.
     Optional: ``static_shapes`` (True for compiled kernels: parareal then warms the propagator
     before timing and keeps one batch shape per fine pass), ``check_interval(t0, t1)`` and
-    ``trajectory(x, t0, t1, save_every)`` for fixed-step propagators.
+    ``trajectory(x, t0, t1, save_every)`` for fixed-step propagators, and for a coarse
+    ``fused_sweep(x, t0, t1)``: parareal's coarse sweep over slices [t0[j], t1[j]] as one call
+    (``partime.integrators.sweep.FusedSweep``), or None where it runs slice by slice.
     """
 
     dim: int

@@ -6,6 +6,7 @@ from torch import Tensor
 
 from partime.dynamics.base import ComponentSystem, VectorField
 from partime.integrators import ButcherTableau, get_tableau, integrate
+from partime.integrators.sweep import FusedSweep, fused_sweep
 from partime.steppers.compose import duration_of, steps_in
 
 
@@ -55,6 +56,13 @@ class RKPropagator:
         return integrate(
             self.f, x, t0, self.dt, n, scheme=self.tableau, save_every=save_every, fast=self.fast
         )
+
+    def fused_sweep(self, x: Tensor, t0: Tensor, t1: Tensor) -> FusedSweep | None:
+        """Parareal's coarse sweep over the slices [t0[j], t1[j]] ((m,) tensors, or (m, batch)
+        per row) for states like ``x`` (batch, dim), as one compiled call; None where it must
+        run slice by slice (see ``partime.integrators.sweep``)."""
+        n_steps = [self.check_interval(a, b) for a, b in zip(t0, t1, strict=True)]
+        return fused_sweep(self.f, self.tableau, x, t0, self.dt, n_steps, self.fast)
 
     def __repr__(self) -> str:
         name = self.scheme if isinstance(self.scheme, str) else "custom"

@@ -26,9 +26,8 @@ class Executor(Protocol):
     def local_slices(self, n_slices: int) -> range:
         """The contiguous block of slices this rank owns. Pure."""
 
-    def prepare(self, fine: Callable, n_local: int) -> None:
-        """Start what the fine solves need (actors, …) before the solve is timed; ``n_local``
-        is the number of slices of this rank (a static-shape fine pass is padded to it)."""
+    def prepare(self, fine: Callable) -> None:
+        """Start what the fine solves need (actors, …) before the solve is timed."""
 
     def fine(
         self, prop: Callable, x: Tensor, t0: Tensor, t1: Tensor, save_every: int | None = None
@@ -38,12 +37,14 @@ class Executor(Protocol):
         (m, n_save+1, batch, dim)."""
 
     def sweep(
-        self, step: Callable[[int, Tensor], Tensor], starts: Tensor, local: range, first: int
+        self, advance: Callable[[int, Tensor], None], starts: Tensor, local: range, first: int
     ) -> None:
-        """The sequential sweep, in place on ``starts`` (n_local+1, batch, dim): receive the
-        incoming start state from the previous rank when this rank's block begins after slice
-        ``first``, set ``starts[j+1] = step(j, starts[j])`` from there on, and pass
-        ``starts[-1]`` to the next rank. Pipelined: neighbours only, nothing gathered."""
+        """The sequential sweep, in place on ``starts`` (n_local+1, batch, dim), where this
+        rank's block ends after slice ``first``: receive the incoming start state from the
+        previous rank when the block begins after ``first``, call ``advance(j0, starts)``, which
+        fills starts[j0+1:] from starts[j0] (j0: the first local slice at or after ``first``;
+        the parareal core runs the coarse sweep of the block there, fused or slice by slice),
+        and pass ``starts[-1]`` to the next rank. Pipelined: neighbours only, nothing gathered."""
 
     def max(self, value: float) -> float:
         """Maximum of ``value`` over ranks."""

@@ -74,13 +74,12 @@ class RayExecutor(VectorizedExecutor):
             self.actors = [self._new_actor() for _ in range(n)]
         return self.actors
 
-    def prepare(self, fine: Callable, n_local: int) -> None:
+    def prepare(self, fine: Callable) -> None:
         """Start Ray and the actor pool and wait until every actor is up."""
-        super().prepare(fine, n_local)
         self._connected().get([actor.ready.remote() for actor in self._pool(fine)])
 
-    def _fine_pass(
-        self, prop: Callable, x: Tensor, t0: Tensor, t1: Tensor, save_every: int | None
+    def fine(
+        self, prop: Callable, x: Tensor, t0: Tensor, t1: Tensor, save_every: int | None = None
     ) -> Tensor:
         ray = self._connected()
         actors = self._pool(prop)

@@ -37,28 +37,12 @@ def has_static_shapes(prop: Callable) -> bool:
     return bool(getattr(prop, "static_shapes", False))
 
 
-def padded(rows: int, x: Tensor, t0: Tensor, t1: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    """``x``, ``t0``, ``t1`` with their first slice repeated in front up to ``rows`` slices:
-    a compiled fine pass keeps one batch shape (one kernel) as parareal's frontier moves."""
-    pad = rows - len(x)
-    if pad <= 0:
-        return x, t0, t1
-    return (
-        torch.cat([x[:1].expand(pad, *x.shape[1:]), x]),
-        torch.cat([t0[:1].expand(pad), t0]),
-        torch.cat([t1[:1].expand(pad), t1]),
-    )
-
-
 class VectorizedExecutor:
     """All slices in this process; each fine pass is ONE batched propagator call."""
 
     rank = 0
     size = 1
     allow_idle = False
-
-    def __init__(self) -> None:
-        self.n_local = 0
 
     @property
     def is_root(self) -> bool:
@@ -68,31 +52,22 @@ class VectorizedExecutor:
         lo, hi = self.rank * n_slices // self.size, (self.rank + 1) * n_slices // self.size
         return range(lo, hi)
 
-    def prepare(self, fine: Callable, n_local: int) -> None:
-        self.n_local = n_local
+    def prepare(self, fine: Callable) -> None:
+        """Nothing to start in one process."""
 
     def fine(
         self, prop: Callable, x: Tensor, t0: Tensor, t1: Tensor, save_every: int | None = None
     ) -> Tensor:
-        m = len(x)
-        if has_static_shapes(prop):
-            x, t0, t1 = padded(self.n_local, x, t0, t1)
-        return self._fine_pass(prop, x, t0, t1, save_every)[len(x) - m :]
-
-    def _fine_pass(
-        self, prop: Callable, x: Tensor, t0: Tensor, t1: Tensor, save_every: int | None
-    ) -> Tensor:
         return fine_batched(prop, x, t0, t1, save_every)
 
     def sweep(
-        self, step: Callable[[int, Tensor], Tensor], starts: Tensor, local: range, first: int
+        self, advance: Callable[[int, Tensor], None], starts: Tensor, local: range, first: int
     ) -> None:
         if local.stop <= first:  # every local start state is final: nothing changes here
             return
         if local.start > first:
             starts[0] = self._recv_prev()
-        for j in range(max(first - local.start, 0), len(local)):
-            starts[j + 1] = step(j, starts[j])
+        advance(max(first - local.start, 0), starts)
         if self.rank + 1 < self.size:
             self._send_next(starts[-1])
 

@@ -1,0 +1,54 @@
+"""The MPI side of ``partime bench pint``: under ``mpiexec``, one solve repeated on the ranks.
+
+``python -m partime.bench.pint_ranks CONFIG_JSON REPEATS BUDGET_S OUT`` runs the parareal
+solve of the ``SolveConfig`` fields in CONFIG_JSON over the launcher's ranks as often as
+``bench.pint.Timing(REPEATS, BUDGET_S)`` says; rank 0 saves the run with the least wall time
+(``{"wall_s", "iterations", "states"}``) to OUT.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import torch
+
+from partime.bench.pint import Timing
+from partime.comm import abort_on_exception, from_env
+from partime.io import atomic_save
+from partime.pint.config import SolveConfig
+from partime.pint.executors import CommExecutor
+from partime.pint.parareal import parareal
+from partime.pint.problem import build_problem
+
+
+def best_run(config: SolveConfig, timing: Timing) -> dict | None:
+    """The fastest of ``timing``'s solves of ``config`` over MPI ranks; its summary on rank 0."""
+    problem = build_problem(config)
+    comm = from_env("mpi")
+    executor = CommExecutor(comm)
+    runs, walls = [], []
+    with abort_on_exception(comm):
+        while timing.more(len(runs), sum(walls)):  # the same answer on every rank
+            run = parareal(problem.coarse, problem.fine, problem.x0, problem.times, executor,
+                           tol=config.tol, max_iter=config.max_iter)  # fmt: skip
+            runs.append(run)
+            walls.append(executor.max(run.wall_s))  # a run is as slow as its slowest rank
+    best = min(range(len(runs)), key=walls.__getitem__)
+    if not executor.is_root:
+        return None
+    return {"wall_s": walls[best], "iterations": runs[best].iterations, "states": runs[best].states}
+
+
+def main(argv: list[str]) -> int:
+    config_json, repeats, budget_s, out = argv
+    torch.set_num_threads(1)
+    timing = Timing(int(repeats), float(budget_s))
+    summary = best_run(SolveConfig(**json.loads(config_json)), timing)
+    if summary is not None:
+        atomic_save(summary, out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

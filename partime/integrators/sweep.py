@@ -1,0 +1,114 @@
+"""Parareal's coarse sweep in one compiled call, for a ComponentSystem stepped by a tableau.
+
+A sweep over slices j = first..m-1 sets G_j = G(U_j) and U_{j+1} = G_j (parareal's iteration
+0), or U_{j+1} = F_j + (G_j - G_old_j) (a correction sweep), or exactly F_j at the slice whose
+start state is final. Slice by slice, each G call costs ~60-100 us of Python around a kernel of
+a few microseconds; ``FusedSweep`` runs the whole chain as one call of the kernel's
+``partime_sweep``, which calls ``partime_rk``'s own machine code and corrects in the eager
+order, so its states equal the slice-by-slice ones bit for bit.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from partime.dynamics.base import ComponentSystem
+from partime.integrators.codegen import C_TYPES
+from partime.integrators.fast import kernel_for, needs_grad
+from partime.integrators.kernels import Kernel
+from partime.integrators.tableaus import ButcherTableau
+
+
+class FusedSweep:
+    """``sweep(first, starts, ends, fine=None, old=None, exact=-1)``: the sweep over slices
+    first..m-1, in place on ``starts`` (m+1, *state) and ``ends`` (m, *state, the G_j);
+    ``fine`` (m-first, *state) the F_j from ``first`` on and ``old`` (m, *state) the G_old_j
+    for a correction sweep (None for iteration 0); ``exact``: the slice whose start is final."""
+
+    def __init__(
+        self,
+        kernel: Kernel,
+        state: tuple,
+        dtype: torch.dtype,
+        t0: Tensor,
+        dt: float,
+        n_steps: list[int],
+    ) -> None:
+        self.kernel, self.dtype, self.t0, self.dt = kernel, dtype, t0, dt
+        self.shape = (len(n_steps), *state)  # (m, *state)
+        self.n_steps = torch.tensor(n_steps, dtype=torch.int64)
+        self.steps_from = [sum(n_steps[j:]) for j in range(len(n_steps) + 1)]
+
+    def __call__(
+        self,
+        first: int,
+        starts: Tensor,
+        ends: Tensor,
+        fine: Tensor | None = None,
+        old: Tensor | None = None,
+        exact: int = -1,
+    ) -> None:
+        m = self.shape[0]
+        if not 0 <= first <= m:
+            raise ValueError(f"first must be in [0, {m}], got {first}")
+        self._check_output(starts, (m + 1, *self.shape[1:]), "starts")
+        self._check_output(ends, self.shape, "ends")
+        if fine is not None or old is not None:
+            fine = self._input(fine, (m - first, *self.shape[1:]), "fine")
+            old = self._input(old, self.shape, "old")
+        elif first <= exact < m:
+            raise ValueError("a sweep with an exact slice needs the fine ends")
+        times, steps = self.t0, self.n_steps
+        swept = self.steps_from[first]
+        self.kernel.sweep(starts, ends, fine, old, times, self.dt, steps, first, exact, swept)
+
+    def _check_output(self, x: Tensor, shape: tuple, name: str) -> None:
+        # The kernel writes through raw pointers: anything else would corrupt memory.
+        if x.shape != shape or x.dtype != self.dtype or x.device.type != "cpu":
+            raise ValueError(
+                f"{name} must be a CPU {self.dtype} tensor of shape {shape}, got {x.dtype} "
+                f"{tuple(x.shape)} on {x.device}"
+            )
+        if not x.is_contiguous():
+            raise ValueError(f"{name} must be contiguous (the sweep writes it in place)")
+
+    def _input(self, x: Tensor | None, shape: tuple, name: str) -> Tensor:
+        if x is None or x.shape != shape:
+            got = None if x is None else tuple(x.shape)
+            raise ValueError(f"{name} must be a tensor of shape {shape}, got {got}")
+        return x.to(device="cpu", dtype=self.dtype).contiguous()
+
+
+def fused_sweep(
+    f: object,
+    tableau: ButcherTableau,
+    x: Tensor,
+    t0: Tensor,
+    dt: float,
+    n_steps: list[int],
+    fast: bool | None,
+) -> FusedSweep | None:
+    """The compiled sweep of ``f`` over slices from times ``t0`` ((m,) per slice, or
+    (m, *x.shape[:-1]) per row), ``n_steps[j]`` steps of ``dt`` each, for states shaped like
+    ``x``; None where the sweep must run slice by slice: ``f`` not a ComponentSystem,
+    ``fast=False``, autograd, not a CPU float32/64 state, no C compiler, or (``fast=None``) no
+    kernel built or cached yet, so that the per-slice calls count their eager time once."""
+    if fast is False or not isinstance(f, ComponentSystem) or x.device.type != "cpu":
+        return None
+    if x.dtype not in C_TYPES or not x.numel() or needs_grad(f, x, 0.0):
+        return None
+    times = t0.detach().to(device="cpu", dtype=torch.float64).contiguous()
+    if times.shape not in ((len(n_steps),), (len(n_steps), *x.shape[:-1])):
+        raise ValueError(
+            f"t0 must have shape ({len(n_steps)},) or ({len(n_steps)}, *x.shape[:-1]), got "
+            f"{tuple(times.shape)}"
+        )
+    rows = x.numel() // x.shape[-1]
+    # n_steps = 0: this probe counts no eager time (see the docstring); fast=True builds.
+    kernel = kernel_for(f, tableau, x.dtype, rows, 0, fast)
+    if kernel is None:
+        return None
+    if times.ndim > 1:
+        times = times.reshape(len(n_steps), rows)
+    return FusedSweep(kernel, tuple(x.shape), x.dtype, times, float(dt), list(n_steps))
