@@ -15,22 +15,21 @@ and accuracy-vs-time plots.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 
 import torch
 
 from partime.bench.hits import CPU_BUDGET, PAPER, PAPER_WIDTHS, SIZES
-from partime.cli.train import add_hierarchy_arguments, data_sizes, hierarchy_config
 from partime.comm import abort_on_exception, from_env
 from partime.hits import load_hierarchy, multiscale_forecast
+from partime.hits.options import add_hierarchy_options, data_sizes, hierarchy_config
 from partime.hits.workflow import load_split, score, train_system
 
 # --budget presets; explicit options given on the command line still win. "full": the
 # paper's 1e5 epochs and its widths for the system (widths None = PAPER_WIDTHS[system]).
 BUDGETS = {
     "cpu": {**CPU_BUDGET, **SIZES},
-    "full": {"max_epochs": 100_000, "widths": None},
+    "full": {"epochs": 100_000, "widths": None},
 }
 
 
@@ -77,10 +76,7 @@ def main() -> None:
     parser.add_argument("--load", default=None, help="score a saved hierarchy instead of training")
     parser.add_argument("--out", default=None, help="save the trained hierarchy here")
     parser.add_argument("--plot", default=None, help="figure file (default hits_SYSTEM.png)")
-    add_hierarchy_arguments(parser)
-    parser.add_argument(
-        "--normalize", action="store_true", help="scale net inputs/outputs (not in the paper)"
-    )
+    add_hierarchy_options(parser)
     budget = BUDGETS[parser.parse_known_args()[0].budget]
     parser.set_defaults(**budget)
     args = parser.parse_args()
@@ -93,7 +89,7 @@ def main() -> None:
         else:
             hierarchy = train_system(
                 args.system,
-                dataclasses.replace(hierarchy_config(args), normalize=args.normalize),
+                hierarchy_config(args),
                 data_sizes(args),
                 comm=comm,
                 checkpoint_dir=args.out and f"{args.out}.ckpt",

@@ -17,8 +17,8 @@ import time
 
 import torch
 
+from partime.data.initial import initial_states
 from partime.dynamics import Lorenz
-from partime.pint.solve import SolveConfig, initial_states
 from partime.steppers import FlowMapMLP, NeuralStepper, RKPropagator, train_flow_map
 
 N_FORWARD = 5  # steps per training window (HiTS)
@@ -27,9 +27,8 @@ DATA_DT = 5e-4  # RK4 step that makes the training data (the bench's fine step)
 
 def make_windows(n_traj: int, step: float, seed: int) -> torch.Tensor:
     """(n_traj, N_FORWARD + 1, 3) float64 RK4 windows of ``step`` from attractor states."""
-    config = SolveConfig("lorenz", 1.0, 1, "rk4:0.1", "rk4:0.1", batch=n_traj, seed=seed)
     lorenz = Lorenz()
-    x0 = initial_states(lorenz, config)  # spun up onto the attractor
+    x0 = initial_states(lorenz, n_traj, seed)  # spun up onto the attractor
     fine = RKPropagator(lorenz, DATA_DT)
     return fine.trajectory(x0, 0.0, N_FORWARD * step, round(step / DATA_DT)).transpose(0, 1)
 
@@ -38,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="lorenz_coarse.pt", help="NeuralStepper file to write")
     parser.add_argument("--step", type=float, default=0.04, help="flow-map time step")
-    parser.add_argument("--n-traj", type=int, default=4096, help="training windows")
+    parser.add_argument("--n-train", type=int, default=4096, help="training windows")
     parser.add_argument("--time-budget", type=float, default=30.0, help="training seconds")
     parser.add_argument("--seed", type=int, default=1, help="seed of the training states")
     parser.add_argument("--lr", type=float, default=3e-3, help="Adam learning rate")
@@ -48,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.manual_seed(args.seed)
 
     start = time.perf_counter()
-    data = make_windows(args.n_traj, args.step, args.seed)
+    data = make_windows(args.n_train, args.step, args.seed)
     val = make_windows(512, args.step, args.seed + 1000)
     model = FlowMapMLP(3, normalize=True)  # Lorenz states are O(10): scale them to O(1)
     history = train_flow_map(

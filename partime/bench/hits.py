@@ -16,9 +16,10 @@ from pathlib import Path
 
 import torch
 
+from partime.hits.options import add_hierarchy_options, hierarchy_config
 from partime.steppers.jacobian_fit import JacobianFitConfig
 
-# SEEDS.md S1: best single-scale MSE, multiscale MSE, time of the dt model, multiscale time (s).
+# The HiTS paper: best single-scale MSE, multiscale MSE, time of the dt model, multiscale time (s).
 PAPER = {
     "hyperbolic": (1.5e-6, 5.1e-8, 10.06, 0.89),
     "cubic": (2.0e-4, 2.0e-4, 24.74, 6.73),
@@ -35,49 +36,27 @@ PAPER_WIDTHS = {
     "lorenz": (1024,) * 3,
 }
 
-# Default CPU budget (323 s for all five systems on two busy cores, --threads 1): the
-# paper's eleven steps 2^k·dt, [d, 64, 64, 64, d] nets instead of 128 wide, 3000 instead of 1e5
-# epochs per model (1000 left Lorenz at MSE 1.36, not 0.67, and vdp a tie), the models of a
-# hierarchy trained stacked (same models, ~1.7x faster on a CPU), fewer trajectories (Lorenz: its
-# chained data is slow to generate; more validation trajectories, as 32 chaotic ones picked a
-# model range that did worse on test). Cubic gets the paper's full 320 validation and test
-# trajectories: with 32 its cross-validation kept the step-2 model alone (a tie, 3.05e-3); with
-# 320 it picks [2, 5] and multiscale wins, though narrowly (ratio 0.997, 2.92e-3; also won with
-# lr stages 1,0.1 at seeds 0 and 1, by 0.3% and 0.03%). lr stages 1,0.1 turned vdp into a loss
-# (CV kept [4, 4], and [4, 6] with 320 val). Measured ratios: hyperbolic 0.11, vdp 0.57, hopf 0.26.
-# Lorenz stays a tie ([4, 4], as in the paper): its errors grow chaotically, so a range's MSE is
-# its largest model's and finer models only replace a linear interpolation that costs ~1e-3 of
-# an MSE ~1 at steps <= 32·dt; no budget tried (6000 epochs, 128 wide, 640 trajectories, all
-# windows, lr stages) made cross-validation keep more than one model there.
-CPU_BUDGET = {"max_epochs": 3000, "widths": (64, 64, 64), "val_every": 250, "stacked": True}
+# The default CPU budget and why each choice: docs/notes/hits-cpu-budget.md.
+CPU_BUDGET = {"epochs": 3000, "widths": (64, 64, 64), "val_every": 250, "stacked": True}
 SIZES = {"n_train": 640, "n_val": 32, "n_test": 64}
 SYSTEM_SIZES = {
     "cubic": {"n_val": 320, "n_test": 320},
     "lorenz": {"n_train": 128, "n_val": 128, "n_test": 32},
 }
-# Input/output scaling (not in the paper) on every system by default: Lorenz states reach ±40,
-# and on the others the scaled increments lowered every best single-scale and multiscale test
-# MSE at this budget (cubic 8.7e-3 -> 5.2e-3, vdp 1.6e-1 -> 4.7e-2, hopf 1.6e-4 -> 1.1e-4).
 NORMALIZE = tuple(PAPER)
 
-# The Lorenz problem of ``partime bench pint`` (issue 3): 160·dt per slice = 128 + 32 steps.
+# The Lorenz problem of ``partime bench pint`` : 160·dt per slice = 128 + 32 steps.
 PINT = {"system": "lorenz", "t_end": 2.56, "slices": 32, "fine": "rk4:5e-4", "batch": 16}
 PINT_STEPS = (32, 64, 128)
 PINT_TOL = 1e-11  # one decade below the 1e-10 error target (as bench pint)
 PINT_REPEATS = 3
-# The Jacobian-fitted coarse (``fit_pint_hierarchy``, JacobianFitConfig's defaults): Jacobian
-# weight 100 took K from 9 (weight 1) and 8 (weight 10) to 7 with 6000 Adam steps alone; 3000
-# Adam + 4000 full-batch L-BFGS steps lower the held-out Jacobian rms error to 1.1e-4 and K to 4
-# (FIT_STRIDE lists the others tried). A 256-wide net: K = 6 and slower per coarse step.
+# Jacobian weight, Adam and L-BFGS steps measured: docs/notes/hits-cpu-budget.md.
 PINT_FIT = JacobianFitConfig()
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from partime.cli.train_hits import add_hierarchy_arguments
-
     parser.add_argument("--systems", default=",".join(PAPER), help="comma-separated systems")
-    add_hierarchy_arguments(parser, max_epochs=CPU_BUDGET["max_epochs"])
-    parser.set_defaults(**{k: v for k, v in CPU_BUDGET.items() if k != "max_epochs"})
+    add_hierarchy_options(parser, exclude=("normalize",), **CPU_BUDGET)
     parser.add_argument(
         "--normalize",
         default=",".join(NORMALIZE),
@@ -142,18 +121,17 @@ _HEADER = (
 
 
 def run(args: argparse.Namespace) -> int:
-    from partime.cli.train_hits import hierarchy_config
     from partime.hits.workflow import load_split, score, train_system
 
     torch.set_num_threads(args.threads)
-    config = hierarchy_config(args)
+    config = hierarchy_config(args, normalize=False)
     systems = [s for s in args.systems.split(",") if s]
     normalized = {s for s in args.normalize.split(",") if s}
     t = config.train
     if systems:
         print(
             f"partime bench hits: steps {list(config.steps)}·dt, widths {list(config.widths)}, "
-            f"{t.max_epochs} epochs/model (Adam lr {t.lr:g} x {list(config.lr_stages)} in equal "
+            f"{t.epochs} epochs/model (Adam lr {t.lr:g} x {list(config.lr_stages)} in equal "
             f"shares, batch {t.batch_size}, {t.n_forward}-step loss, best on val every "
             f"{t.val_every}), {'all windows' if config.all_windows else 'first window'} per "
             f"trajectory, normalized: {sorted(normalized) or 'none'}; MSE over all test steps"
@@ -180,9 +158,11 @@ def run(args: argparse.Namespace) -> int:
 def pint_comparison(args: argparse.Namespace) -> None:
     """Lorenz parareal with RK4 coarse and with two HiTS coarses: one trained on trajectories,
     one fitted to the fine propagator's values and Jacobians (``fit_pint_hierarchy``)."""
-    from partime.pint.solve import SolveConfig, build_problem, serial_fine
+    from partime.bench.serial import serial_fine
+    from partime.pint.config import SolveConfig
+    from partime.pint.problem import build_problem
 
-    base = SolveConfig(**PINT, coarse="rk4:0.02", tol=PINT_TOL, backend="vectorized")
+    base = SolveConfig(**PINT, coarse="rk4:0.02", tol=PINT_TOL, backend="serial")
     base = dataclasses.replace(base, progress=False)
     problem = build_problem(base)
     print(
@@ -197,15 +177,17 @@ def pint_comparison(args: argparse.Namespace) -> None:
             make().save(path)
             print(f"{label}: {what}; {time.perf_counter() - start:.0f} s", flush=True)
             coarses[label] = f"hits:{path}"
-        serial, serial_wall, _ = serial_fine(problem.fine, problem.x0, problem.times, "eager")
-        print(f"serial fine {serial_wall:.3f} s (eager)")
+        run = serial_fine(problem.fine, problem.x0, problem.times, "eager")
+        serial = run.states
+        print(f"serial fine {run.wall_s:.3f} s (eager)")
         print(f"{'coarse':<22}{'1-slice err':>12}{'K':>4}{'wall s':>9}{'max err':>10}")
         for label, spec in coarses.items():
             config = dataclasses.replace(base, coarse=spec)
             slice_err = _slice_error(build_problem(config).coarse, problem, serial)
             report = _fastest(config, PINT_REPEATS)
             err = float((report.states - serial).abs().max())
-            print(f"{label:<22}{slice_err:>12.2e}{report.iterations:>4}{report.wall_s:>9.3f}"
+            k, wall = report.result.iterations, report.result.wall_s
+            print(f"{label:<22}{slice_err:>12.2e}{k:>4}{wall:>9.3f}"
                   f"{err:>10.2e}")  # fmt: skip
     print(
         f"1-slice err: max |G - F| over one slice from the serial states; K: iterations; "
@@ -220,7 +202,7 @@ def _pint_hierarchies(args: argparse.Namespace, fine) -> dict:
     from partime.hits.workflow import fit_pint_hierarchy, train_pint_hierarchy
     from partime.steppers.flow_training import FlowMapTrainConfig
 
-    train = FlowMapTrainConfig(max_epochs=args.pint_epochs, val_every=250, seed=args.seed)
+    train = FlowMapTrainConfig(epochs=args.pint_epochs, val_every=250, seed=args.seed)
     trained = HierarchyConfig(PINT_STEPS, (128, 128, 128), train, normalize=True)
     fit = dataclasses.replace(
         PINT_FIT, epochs=args.pint_fit_epochs, lbfgs_steps=args.pint_lbfgs, seed=args.seed
@@ -244,7 +226,7 @@ def _fastest(config, repeats: int):
     """The report of the fastest of ``repeats`` solves (one run is noisy on a busy machine)."""
     from partime.pint.solve import solve
 
-    return min((solve(config) for _ in range(repeats)), key=lambda r: r.wall_s)
+    return min((solve(config) for _ in range(repeats)), key=lambda r: r.result.wall_s)
 
 
 @torch.no_grad()

@@ -22,10 +22,13 @@ from pathlib import Path
 
 import torch
 
-from partime.io.results import read_results
-from partime.pint.solve import SolveConfig, build_problem, serial_fine, solve
+from partime.bench.serial import serial_fine
+from partime.pint.config import SolveConfig
+from partime.pint.problem import build_problem
+from partime.pint.results import read_results
+from partime.pint.solve import solve
 
-# (name, config overrides) of the Lorenz problem of issue 3 and its --quick reduction
+# (name, config overrides) of the Lorenz benchmark problem and its --quick reduction
 LORENZ = {"system": "lorenz", "t_end": 2.56, "slices": 32, "fine": "rk4:5e-4", "batch": 16}
 LORENZ_QUICK = {**LORENZ, "t_end": 0.64, "slices": 8, "batch": 4}
 # 32 fields: one ETDRK4 step of (32, 512) costs as much per row as of (128, 512), i.e. the
@@ -93,9 +96,10 @@ def _coarse_cost(problem) -> float:
 
 def _measure(config: SolveConfig, mode: str) -> tuple[_Costs, object]:
     problem = build_problem(config)
-    states, wall, used = serial_fine(problem.fine, problem.x0, problem.times, mode)
-    eager_wall = serial_fine(problem.fine, problem.x0, problem.times, "eager")[1]
-    return _Costs(states, wall, used, _coarse_cost(problem), eager_wall), problem
+    serial = serial_fine(problem.fine, problem.x0, problem.times, mode)
+    eager_wall = serial_fine(problem.fine, problem.x0, problem.times, "eager").wall_s
+    costs = _Costs(serial.states, serial.wall_s, serial.mode, _coarse_cost(problem), eager_wall)
+    return costs, problem
 
 
 def _fine_pass(problem, config: SolveConfig, slices: int) -> float:
@@ -162,8 +166,8 @@ def _compiled_rows(config: SolveConfig, costs: _Costs, args) -> list[dict]:
     name, rows = "parareal, RK4 coarse (compiled)", []
     report = solve(config)
     vec_pass = _fine_pass(problem, config, config.slices)
-    rows.append(_row(config.system, name, "vectorized", costs, report.iterations, report.wall_s,
-                     report.states, vec_pass))  # fmt: skip
+    k, wall = report.result.iterations, report.result.wall_s
+    rows.append(_row(config.system, name, "vectorized", costs, k, wall, report.states, vec_pass))
     _print_row(rows[-1])
     try:
         summary = _mpi_row(config, args.ranks)
@@ -183,7 +187,7 @@ def _case(
     """One problem: serial fine, each coarse vectorized, the hybrid, then MPI with the first;
     with ``compiled`` (config overrides) also the compiled-RK rows."""
     first = next(iter(coarses.values()))
-    config = SolveConfig(**base, coarse=first, tol=TOL, backend="vectorized", progress=False)
+    config = SolveConfig(**base, coarse=first, tol=TOL, backend="serial", progress=False)
     costs, problem = _measure(config, mode)
     print(f"\n{title}: {config.slices} slices x {config.batch} trajectories, fine {config.fine}")
     print(_HEADER)
@@ -206,7 +210,7 @@ def _case(
                 print(f"{name:<32}diverged: {err}")
                 continue
             p_pass = vec_pass if max_iter is None else None
-            k, wall = report.iterations, report.wall_s
+            k, wall = report.result.iterations, report.result.wall_s
             row = _row(system, name, "vectorized", costs_c, k, wall, report.states, p_pass)
             rows.append(row)
             _print_row(rows[-1])
@@ -228,8 +232,8 @@ def _case(
         # Ray's actors start before the solve is timed (executor.prepare), as MPI's ranks do.
         report = solve(dataclasses.replace(config, backend="ray", workers=args.ranks))
         p_pass = _fine_pass(problem, config, -(-config.slices // args.ranks))
-        rows.append(_row(system, name, f"ray x{args.ranks}", costs, report.iterations,
-                         report.wall_s, report.states, p_pass))  # fmt: skip
+        rows.append(_row(system, name, f"ray x{args.ranks}", costs, report.result.iterations,
+                         report.result.wall_s, report.states, p_pass))  # fmt: skip
         _print_row(rows[-1])
         mpi_wall = [r["wall_s"] for r in rows if r["backend"] == f"mpi x{args.ranks}"]
         if mpi_wall:
@@ -257,7 +261,6 @@ def run(args: argparse.Namespace) -> int:
             rows += _case(title, ks, {"ETDRK4 0.25": KS_COARSE}, args, mode)
         except ImportError as err:
             print(f"\nKuramoto-Sivashinsky: skipped ({err})")
-    print("\nPararealML: not installed (it requires tensorflow; not a partime dependency)")
     if args.json:
         print(json.dumps({"rows": rows}))
     return 0

@@ -15,7 +15,7 @@ import torch.distributed as dist
 
 import partime
 from partime._optional import available
-from partime.comm import BACKENDS, detect_launcher, from_env, is_printing_rank
+from partime.comm import RUN_BACKENDS, detect_launcher, from_env, is_printing_rank
 
 
 def _version(package: str) -> str | None:
@@ -70,9 +70,12 @@ def _report(comm: Any, ranks: list[dict[str, Any]]) -> dict[str, Any]:
 
 def _as_text(report: dict[str, Any]) -> str:
     lines = [
-        f"{key:<10} {value}" for key, value in report.items() if key not in ("backends", "ranks")
+        f"{key:<10} {value}"
+        for key, value in report.items()
+        if key not in ("backends", "ranks", "ray_cluster")
     ]
     lines += [f"  {key:<18} {value}" for key, value in report["backends"].items()]
+    lines += [f"ray {key:<14} {value}" for key, value in report.get("ray_cluster", {}).items()]
     lines += [
         f"rank {r['rank']}/{report['size']} on {r['host']} pid {r['pid']} "
         f"torch threads {r['torch_threads']}"
@@ -81,11 +84,29 @@ def _as_text(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _ray_cluster(address: str | None) -> dict[str, Any]:
+    """The Ray cluster at ``address`` (or a local one): nodes and CPUs/GPUs it offers."""
+    from partime.comm.raycluster import ray_session
+
+    with ray_session(address) as ray:
+        resources = ray.cluster_resources()
+        return {
+            "address": address or "local",
+            "nodes": len([n for n in ray.nodes() if n.get("Alive")]),
+            "cpus": resources.get("CPU", 0),
+            "gpus": resources.get("GPU", 0),
+        }
+
+
 def run(args: argparse.Namespace) -> int:
-    comm = from_env(args.backend, num_threads=args.threads)
+    if args.address is not None and args.backend != "ray":
+        raise ValueError(f"--address needs --backend ray, got {args.backend!r}")
+    comm = from_env("serial" if args.backend == "ray" else args.backend, num_threads=args.threads)
     ranks = comm.gather(_this_rank(comm), root=0)
     if is_printing_rank(comm):
         report = _report(comm, ranks)
+        if args.backend == "ray":
+            report["ray_cluster"] = _ray_cluster(args.address)
         print(json.dumps(report, indent=2) if args.json else _as_text(report), flush=True)
     comm.barrier()
     return 0
@@ -96,9 +117,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--backend",
         default="auto",
-        choices=["auto", *BACKENDS],
-        help="communicator to use (default: detected from the launcher)",
+        choices=RUN_BACKENDS,
+        help="where ranks come from (default: detected from the launcher; ray: also report "
+        "the Ray cluster)",
     )
+    parser.add_argument("--address", default=None, help="Ray cluster address HOST:PORT")
     parser.add_argument(
         "--threads", type=int, default=1, help="torch threads per rank (default: 1)"
     )

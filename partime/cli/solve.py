@@ -1,71 +1,43 @@
 """``partime solve SYSTEM``: a parallel-in-time (parareal) solve, with results, plot and summary.
 
-Runs in one process (``--backend vectorized``), on every rank of ``mpiexec -n P`` / torchrun
-(``--backend auto`` picks MPI or torch.distributed from the launcher) or on Ray actors
-(``--backend ray --workers P``). Only rank 0 prints and writes files.
+Runs in one process (``--backend serial``: all slices batched), on every rank of
+``mpiexec -n P`` / torchrun (``--backend auto`` picks MPI or torch.distributed from the
+launcher) or on Ray actors (``--backend ray --workers P``). Only rank 0 prints and writes files.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 
-from partime.pint.solve import BACKENDS, SERIAL_MODES, SolveConfig, SolveReport
-from partime.pint.spec import SPEC_HELP
+from partime.bench.serial import SERIAL_MODES, serial_fine
+from partime.options import add_options, config_from_args
+from partime.pint.config import SolveConfig
+from partime.pint.report import SolveReport
 
-
-def _floats(text: str) -> tuple[float, ...]:
-    try:
-        return tuple(float(v) for v in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected comma-separated numbers such as 1,1,1, got {text!r}"
-        ) from None
-
-
-def config_from_args(args: argparse.Namespace) -> SolveConfig:
-    """The flags, one to one, as a validated ``SolveConfig``."""
-    return SolveConfig(
-        system=args.system,
-        t_end=args.t_end,
-        slices=args.slices,
-        fine=args.fine,
-        coarse=args.coarse,
-        tol=args.tol,
-        max_iter=args.max_iter,
-        backend=args.backend,
-        workers=args.workers,
-        address=args.address,
-        dim=args.dim,
-        x0=args.x0,
-        batch=args.batch,
-        seed=args.seed,
-        out=args.out,
-        plot=args.plot,
-        compare_serial=args.compare_serial,
-        serial_mode=args.serial_mode,
-        json=args.json,
-        checkpoint=args.checkpoint,
-        resume=args.resume,
-        progress=not args.no_progress,
-    )
+# Options that are not part of the solve itself: what to do with its report.
+OUTPUT_OPTIONS = ("out", "plot", "json", "compare_serial", "serial_mode")
 
 
 def format_summary(report: SolveReport) -> str:
     """Human-readable summary lines (root rank)."""
-    residual = f"{report.residuals[-1]:.3e}" if report.residuals else "n/a (coarse sweep only)"
-    status = "converged" if report.converged else "NOT converged"
+    result = report.result
+    residual = f"{result.residuals[-1]:.3e}" if result.residuals else "n/a (coarse sweep only)"
+    status = "converged" if result.converged else "NOT converged"
     lines = [
         f"parareal on {report.ranks} rank(s), executor {report.executor}: "
         f"{report.config.slices} slices x {report.x0.shape[0]} trajectories",
-        f"iterations: {report.iterations} ({status}, tol {report.config.tol:g})",
+        f"iterations: {result.iterations} ({status}, tol {report.config.tol:g})",
         f"final residual: {residual}",
-        f"wall time: {report.wall_s:.4f} s",
+        f"wall time: {result.wall_s:.4f} s",
     ]
-    if report.serial_wall_s is not None:
+    if report.serial is not None:
         lines += [
-            f"serial fine wall time: {report.serial_wall_s:.4f} s ({report.serial_mode}, warm)",
+            f"serial fine wall time: {report.serial.wall_s:.4f} s ({report.serial.mode}, warm)",
             f"max abs error vs serial fine: {report.max_abs_err_vs_serial:.3e}",
-            f"speedup vs serial fine: {report.speedup:.2f}x",
+            f"speedup vs serial fine: {report.speedup:.2f}x (measured, {report.ranks} rank(s))",
+            f"on {report.config.slices} ranks (one slice each): ≈ {report.projected_speedup:.1f}x "
+            f"faster than serial fine (parareal's cost model, measured c_G/c_F and K)",
         ]
     return "\n".join(lines)
 
@@ -73,20 +45,24 @@ def format_summary(report: SolveReport) -> str:
 def run(args: argparse.Namespace) -> int:
     from partime.pint.solve import solve
 
-    config = config_from_args(args)
+    config = config_from_args(SolveConfig, args, dense=args.plot is not None)
     report = solve(config)  # FloatingPointError (divergence): main() prints it and exits 1
     if not report.is_root:
         return 0
-    if config.out:
-        from partime.io.results import write_results
+    if args.compare_serial:
+        problem = report.problem
+        serial = serial_fine(problem.fine, problem.x0, problem.times, args.serial_mode)
+        report = dataclasses.replace(report, serial=serial)
+    if args.out:
+        from partime.pint.results import write_results
 
-        write_results(config.out, report)
-    if config.plot:
+        write_results(args.out, report)
+    if args.plot:
         from partime.plot.solve import plot_solve
 
-        plot_solve(config.plot, report)
-    if config.json:
-        from partime.io.results import summary_json
+        plot_solve(args.plot, report)
+    if args.json:
+        from partime.pint.results import summary_json
 
         print(summary_json(report), flush=True)
     else:
@@ -94,30 +70,11 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "solve", help="parallel-in-time (parareal) solve of an ODE", description=__doc__
-    )
-    parser.add_argument(
-        "system", help="built-in system (lorenz, vdp, ks, ...), module:function, or 'none'"
-    )
-    parser.add_argument("--t-end", type=float, required=True, help="end time T (> 0)")
-    parser.add_argument("--slices", type=int, required=True, help="number of time slices N")
-    parser.add_argument("--fine", required=True, help=f"fine propagator: {SPEC_HELP}")
-    parser.add_argument("--coarse", required=True, help=f"coarse propagator: {SPEC_HELP}")
-    parser.add_argument(
-        "--tol", type=float, default=1e-10, help="stop when max |U^k-U^{k-1}| <= tol"
-    )
-    parser.add_argument("--max-iter", type=int, default=None, help="iteration cap (0 = hybrid)")
-    parser.add_argument("--backend", choices=BACKENDS, default="auto")
-    parser.add_argument("--workers", type=int, default=None, help="Ray actors (--backend ray)")
-    parser.add_argument("--address", default=None, help="Ray cluster address, e.g. auto")
-    parser.add_argument("--dim", type=int, default=None, help="state dimension (module:function)")
-    parser.add_argument("--x0", type=_floats, default=None, help="initial state, e.g. 1,1,1")
-    parser.add_argument("--batch", type=int, default=1, help="number of trajectories")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the initial-state draws")
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_options(parser, SolveConfig, positional=("system",), exclude=("dense",))
     parser.add_argument("--out", default=None, help="results file (.npz)")
     parser.add_argument("--plot", default=None, help="figure file (.png)")
+    parser.add_argument("--json", action="store_true", help="print one JSON summary line")
     parser.add_argument(
         "--compare-serial", action="store_true", help="also time the serial fine solve"
     )
@@ -128,8 +85,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="RK path(s) to time the serial solve with (default best: the fastest of eager and "
         "compiled, compiled timed warm, compile excluded; eager skips the compile)",
     )
-    parser.add_argument("--json", action="store_true", help="print one JSON summary line")
-    parser.add_argument("--checkpoint", default=None, help="directory for per-iteration state")
-    parser.add_argument("--resume", action="store_true", help="continue from --checkpoint")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "solve", help="parallel-in-time (parareal) solve of an ODE", description=__doc__
+    )
+    add_arguments(parser)
     parser.set_defaults(func=run)

@@ -7,21 +7,20 @@ Each family lives in its own module defining ``add_arguments(parser)`` and ``run
 from __future__ import annotations
 
 import argparse
-import importlib
+
+from partime.cli.commands import add_module_commands
 
 # family -> module defining ``add_arguments(parser)`` and ``run(args) -> int``
 TRAIN_FAMILIES = {
     "hits": "partime.cli.train_hits",
     "coarse": "partime.cli.train_coarse",
+    "mgopt": "partime.cli.train_mgopt",
+    "cnet": "partime.cli.train_cnet",
+    "resnet": "partime.cli.train_resnet",
+    "lmresnet": "partime.cli.train_lmresnet",
 }
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("train", help="train a model family and save it")
-    families = parser.add_subparsers(dest="family", required=True)
-    for name, module_name in TRAIN_FAMILIES.items():
-        module = importlib.import_module(module_name)
-        doc = (module.__doc__ or "").strip()
-        sub = families.add_parser(name, help=doc.splitlines()[0], description=doc)
-        module.add_arguments(sub)
-        sub.set_defaults(func=module.run)
+    add_module_commands(parser.add_subparsers(dest="family", required=True), TRAIN_FAMILIES)

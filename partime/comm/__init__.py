@@ -1,7 +1,7 @@
 """partime.comm: one mpi4py-like communicator over serial, MPI and torch.distributed backends."""
 
-from partime.comm.base import REDUCE_OPS, Comm
-from partime.comm.env import BACKENDS, LAUNCHER_BACKEND, detect_launcher, from_env
+from partime.comm.base import REDUCE_OPS, Comm, Request
+from partime.comm.env import BACKENDS, LAUNCHER_BACKEND, RUN_BACKENDS, detect_launcher, from_env
 from partime.comm.guard import abort_on_exception, install_excepthook
 from partime.comm.logging import is_printing_rank, rank_prefix_logging
 from partime.comm.serial import SerialComm
@@ -10,7 +10,9 @@ __all__ = [
     "BACKENDS",
     "LAUNCHER_BACKEND",
     "REDUCE_OPS",
+    "RUN_BACKENDS",
     "Comm",
+    "Request",
     "SerialComm",
     "abort_on_exception",
     "detect_launcher",

@@ -22,6 +22,20 @@ REDUCE_WORK_DTYPE = {
 _PYTHON_REDUCE = {"sum": sum, "max": max, "min": min}
 
 
+class Request:
+    """Handle of a non-blocking send: ``wait()`` returns once the message has left this rank's
+    buffers (the tensor may then be changed); it keeps what is being sent alive until then."""
+
+    def __init__(self, handles: tuple = (), keep: Any = None) -> None:
+        self._handles = handles
+        self._keep = keep
+
+    def wait(self) -> None:
+        for handle in self._handles:
+            handle.wait()
+        self._handles, self._keep = (), None
+
+
 class Comm(ABC):
     """A group of ``size`` ranks; this process is ``rank``.
 
@@ -43,6 +57,11 @@ class Comm(ABC):
     @abstractmethod
     def send(self, obj: Any, dest: int, tag: int = 0) -> None:
         """Blocking send of a tensor (any dtype/shape, also empty or non-contiguous) or object."""
+
+    @abstractmethod
+    def isend(self, obj: Any, dest: int, tag: int = 0) -> Request:
+        """Non-blocking ``send``: returns at once; call ``wait()`` on the result before the job
+        ends. Messages to one rank with one tag arrive in the order they were posted."""
 
     @abstractmethod
     def recv(self, source: int, tag: int = 0) -> Any:

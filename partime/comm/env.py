@@ -17,6 +17,9 @@ _MPIEXEC_VARS = ("HYDI_CONTROL_FD", "OMPI_COMM_WORLD_SIZE")  # only under mpiexe
 _TORCHRUN_VARS = ("RANK", "WORLD_SIZE", "MASTER_ADDR")
 
 LAUNCHER_BACKEND = {"torchrun": "torch", "mpiexec": "mpi", "srun": "mpi", None: "serial"}
+#: ``--backend`` of every command: where the ranks come from — the launcher's environment
+#: (auto), this process alone (serial), MPI, torch.distributed, or Ray actors.
+RUN_BACKENDS = ("auto", "serial", "mpi", "torch", "ray")
 
 
 def detect_launcher(environ: Mapping[str, str] | None = None) -> str | None:

@@ -7,7 +7,7 @@ from typing import Any
 import torch
 
 from partime._optional import require
-from partime.comm.base import REDUCE_WORK_DTYPE, Comm
+from partime.comm.base import REDUCE_WORK_DTYPE, Comm, Request
 from partime.comm.wire import TensorHeader, byte_view, compact, packed
 
 
@@ -50,6 +50,19 @@ class MPIComm(Comm):
         data = packed(obj)
         self._comm.send(TensorHeader.of(data), dest=dest, tag=tag)
         self._comm.Send([byte_view(data).numpy(), self._MPI.BYTE], dest=dest, tag=tag)
+
+    def isend(self, obj: Any, dest: int, tag: int = 0) -> Request:
+        self._check_rank(dest, "dest")
+        self._check_tag(tag)
+        if dest == self.rank:
+            self._post_to_self(obj, tag)
+            return Request()
+        if not isinstance(obj, torch.Tensor):
+            return Request((self._comm.isend(obj, dest=dest, tag=tag),))
+        data = packed(obj)
+        header = self._comm.isend(TensorHeader.of(data), dest=dest, tag=tag)
+        body = self._comm.Isend([byte_view(data).numpy(), self._MPI.BYTE], dest=dest, tag=tag)
+        return Request((header, body), keep=data)
 
     def recv(self, source: int, tag: int = 0) -> Any:
         self._check_rank(source, "source")

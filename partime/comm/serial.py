@@ -8,7 +8,7 @@ from typing import Any
 
 import torch
 
-from partime.comm.base import Comm
+from partime.comm.base import Comm, Request
 
 
 class SerialComm(Comm):
@@ -27,6 +27,10 @@ class SerialComm(Comm):
     def send(self, obj: Any, dest: int, tag: int = 0) -> None:
         self._check_rank(dest, "dest")
         self._post_to_self(obj, self._check_tag(tag))
+
+    def isend(self, obj: Any, dest: int, tag: int = 0) -> Request:
+        self.send(obj, dest, tag)
+        return Request()
 
     def recv(self, source: int, tag: int = 0) -> Any:
         self._check_rank(source, "source")

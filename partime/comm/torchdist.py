@@ -12,7 +12,7 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-from partime.comm.base import REDUCE_WORK_DTYPE, Comm
+from partime.comm.base import REDUCE_WORK_DTYPE, Comm, Request
 from partime.comm.wire import TensorHeader, byte_view, compact, packed
 
 _REDUCE_OP = {"sum": dist.ReduceOp.SUM, "max": dist.ReduceOp.MAX, "min": dist.ReduceOp.MIN}
@@ -103,22 +103,38 @@ class TorchComm(Comm):
             dist.recv(out, self._world(source), group=self._group, tag=tag)
         return out
 
+    def _messages(self, obj: Any) -> list[torch.Tensor]:
+        """What ``obj`` travels as: header length, pickled header, then a tensor's bytes."""
+        is_tensor = isinstance(obj, torch.Tensor)
+        data = packed(obj, self.device) if is_tensor else None
+        header = pickle.dumps(TensorHeader.of(data) if is_tensor else obj)
+        header_bytes = torch.frombuffer(bytearray(header), dtype=torch.uint8).to(self.device)
+        length = torch.tensor([len(header)], dtype=torch.int64, device=self.device)
+        return [length, header_bytes, *([byte_view(data)] if is_tensor else [])]
+
     def send(self, obj: Any, dest: int, tag: int = 0) -> None:
         self._check_rank(dest, "dest")
         self._check_tag(tag)
         if dest == self.rank:
             self._post_to_self(obj, tag)
             return
-        is_tensor = isinstance(obj, torch.Tensor)
-        data = packed(obj, self.device) if is_tensor else None
-        header = pickle.dumps(TensorHeader.of(data) if is_tensor else obj)
-        header_bytes = torch.frombuffer(bytearray(header), dtype=torch.uint8).to(self.device)
-        # Three messages, kept in order per pair and tag: header length, header, tensor bytes.
-        length = torch.tensor([len(header)], dtype=torch.int64, device=self.device)
-        self._send_tensor(length, dest, tag)
-        self._send_tensor(header_bytes, dest, tag)
-        if is_tensor:
-            self._send_tensor(byte_view(data), dest, tag)
+        # The messages stay in order per pair and tag.
+        for message in self._messages(obj):
+            self._send_tensor(message, dest, tag)
+
+    def isend(self, obj: Any, dest: int, tag: int = 0) -> Request:
+        self._check_rank(dest, "dest")
+        self._check_tag(tag)
+        if dest == self.rank:
+            self._post_to_self(obj, tag)
+            return Request()
+        messages = self._messages(obj)
+        works = tuple(
+            dist.isend(message, self._world(dest), group=self._group, tag=tag)
+            for message in messages
+            if message.numel()
+        )
+        return Request(works, keep=messages)
 
     def recv(self, source: int, tag: int = 0) -> Any:
         self._check_rank(source, "source")

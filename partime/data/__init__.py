@@ -1,5 +1,13 @@
-"""partime.data: the HiTS trajectory datasets (scipy, tight tolerance) and KS (ETDRK4), cached."""
+"""partime.data: the HiTS trajectory datasets (scipy, tight tolerance) and KS (ETDRK4), cached;
+classification sets for the networks (digits, mnist1d, circles, MNIST IDX, CIFAR-10 files)."""
 
+from partime.data.classification import (
+    CLASSIFICATION_SETS,
+    ClassificationData,
+    DataConfig,
+    load_classification,
+    parse_data_spec,
+)
 from partime.data.datasets import (
     DATASET_SPECS,
     DatasetSpec,
@@ -13,6 +21,11 @@ from partime.data.ks import KSSpec
 from partime.data.specs import N_POINTS, SPLITS, Box, TrajectorySpec
 
 __all__ = [
+    "CLASSIFICATION_SETS",
+    "ClassificationData",
+    "DataConfig",
+    "load_classification",
+    "parse_data_spec",
     "DATASET_SPECS",
     "N_POINTS",
     "SPLITS",

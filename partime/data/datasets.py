@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Protocol
@@ -23,6 +22,7 @@ from torch import Tensor
 
 from partime.data.ks import KS_SPEC
 from partime.data.specs import DATASET_SPECS_ODE, SPLITS
+from partime.io.atomic import atomic_write_with
 
 _NORMAL_CHUNK = 2_000_000  # numbers per draw while skipping/drawing noise (bounded memory)
 
@@ -153,9 +153,6 @@ def make_dataset(
         with np.load(path) as stored:
             return torch.from_numpy(stored["data"]).to(dtype)
     data = generate(system, split, noise, seed, n_traj, n_points).astype(stored_dtype)
-    directory.mkdir(parents=True, exist_ok=True)
-    # Write-then-rename so concurrent ranks never read a half-written file.
-    with tempfile.NamedTemporaryFile(dir=directory, suffix=".npz", delete=False) as handle:
-        np.savez(handle, data=data, dt=spec.dt)
-    os.replace(handle.name, path)
+    # atomically, so concurrent ranks never read a half-written file
+    atomic_write_with(lambda handle: np.savez(handle, data=data, dt=spec.dt), path)
     return torch.from_numpy(data).to(dtype)

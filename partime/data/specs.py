@@ -1,4 +1,5 @@
-"""What each HiTS trajectory dataset is: system, initial region, counts, dt (SEEDS.md S1).
+"""What each HiTS trajectory dataset is: system, initial region, counts, dt (Liu, Kutz &
+Brunton 2022).
 
 The initial states follow the authors' data script exactly: one ``np.random.seed(seed)``
 stream per system, drawn for train, then val, then test (row by row, components in order);

@@ -1,5 +1,5 @@
 """Coupling the hierarchy: vectorized multiscale forecast (Algorithm 1) and the model-range
-cross-validation (SEEDS S1)."""
+cross-validation (Liu, Kutz & Brunton 2022)."""
 
 from __future__ import annotations
 

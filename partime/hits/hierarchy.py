@@ -6,9 +6,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
 from torch import nn
 
+from partime.io.atomic import atomic_save
 from partime.steppers.neural import (
     FORMAT_VERSION,
     NeuralStepper,
@@ -96,8 +96,7 @@ class Hierarchy:
             "system": self.system,
             "selected": list(self.selected) if self.selected is not None else None,
         }
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        torch.save(blob, path)
+        atomic_save(blob, path)
 
     @classmethod
     def load(cls, path: str | Path, dim: int | None = None, map_location: Any = "cpu") -> Hierarchy:

@@ -1,5 +1,5 @@
 """Algorithm 2 (hybrid time-stepping): the largest flow map lays out the trajectory, batched
-Runge–Kutta fills every interval at once (SEEDS S1)."""
+Runge–Kutta fills every interval at once (Liu, Kutz & Brunton 2022)."""
 
 from __future__ import annotations
 

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from torch import Tensor
 
-from partime.hits.hierarchy import Hierarchy
+from partime.dynamics.base import VectorField
+from partime.hits.hierarchy import Hierarchy, load_hierarchy
+from partime.pint.spec import existing_file
+from partime.steppers.base import Propagator
 from partime.steppers.compose import duration_of, steps_in
 
 
@@ -55,3 +58,9 @@ class HierarchyPropagator:
     def __repr__(self) -> str:
         h = self.hierarchy
         return f"HierarchyPropagator(system={h.system!r}, steps={h.steps}, dt={h.dt})"
+
+
+def propagator_from_file(arg: str, system: VectorField | None, dim: int | None) -> Propagator:
+    """The ``hits:PATH`` propagator spec (entry point ``partime.propagators``): a saved
+    hierarchy as a coarse or fine propagator."""
+    return HierarchyPropagator(load_hierarchy(existing_file(arg, "hits")))

@@ -13,7 +13,6 @@ one by one (``train_flow_map``), up to the rounding of batched vs plain matrix p
 from __future__ import annotations
 
 import dataclasses
-import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -21,7 +20,8 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from partime.hits.training import HierarchyConfig, init_model, model_data, stage_config
+from partime.hits.config import HierarchyConfig, init_model, model_data, stage_config
+from partime.io.atomic import atomic_save
 from partime.steppers.flow_training import FlowMapTrainConfig, training_windows
 from partime.steppers.neural import FlowMapMLP, model_payload
 
@@ -193,10 +193,7 @@ class _Run:
         blob = {"identity": self.identity, "state": state.to_blob()}
         blob |= {"model": self.stack.state_dict(), "optimizer": self.opt.state_dict()}
         blob["rng"] = [g.get_state() for g in self.gens]
-        self.checkpoint.parent.mkdir(parents=True, exist_ok=True)
-        tmp = f"{self.checkpoint}.tmp"
-        torch.save(blob, tmp)
-        os.replace(tmp, self.checkpoint)  # atomic: an interrupt never leaves half a file
+        atomic_save(blob, self.checkpoint)
 
     def resume(self, state: _State) -> None:
         path = self.checkpoint
@@ -311,11 +308,11 @@ def _run_epochs(run: _Run, state: _State, progress: bool) -> None:
 
     cfg, data = run.cfg, run.data
     start = time.perf_counter() - state.elapsed
-    bar = tqdm(total=cfg.max_epochs, initial=state.epoch, disable=not progress, leave=False)
-    while state.epoch < cfg.max_epochs and bool(state.active.any()):
+    bar = tqdm(total=cfg.epochs, initial=state.epoch, disable=not progress, leave=False)
+    while state.epoch < cfg.epochs and bool(state.active.any()):
         if cfg.time_budget is not None and time.perf_counter() - start >= cfg.time_budget:
             break
-        n_block = min(_BLOCK, cfg.max_epochs - state.epoch)
+        n_block = min(_BLOCK, cfg.epochs - state.epoch)
         rows, mask = _draw_batches(run.gens, data, cfg.batch_size, n_block)
         rows, mask = rows.to(data.flat.device), mask.to(data.flat.device, data.flat.dtype)
         last_checkpoint = state.epoch // cfg.checkpoint_every

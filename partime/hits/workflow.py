@@ -12,22 +12,29 @@ import torch
 from torch import Tensor
 
 from partime.comm import Comm, SerialComm
+from partime.hits.config import HierarchyConfig, chunk_trajectories
 from partime.hits.coupling import cross_validate_range, forecast_mse
 from partime.hits.hierarchy import Hierarchy
-from partime.hits.training import HierarchyConfig, chunk_trajectories, train_hierarchy
+from partime.hits.training import train_hierarchy
+from partime.options import option
 from partime.steppers.base import Propagator
-from partime.steppers.jacobian_fit import JacobianFitConfig, fit_flow_map, propagator_targets
-from partime.steppers.neural import FlowMapMLP
+from partime.steppers.jacobian_fit import (
+    JacobianFitConfig,
+    fit_errors,
+    fit_flow_map,
+    propagator_targets,
+)
+from partime.steppers.neural import ACTIVATIONS, FlowMapMLP
 
 
 @dataclasses.dataclass(frozen=True)
 class DataSizes:
     """Trajectories per split (None = the paper's full split) and points per trajectory."""
 
-    n_train: int | None = None
-    n_val: int | None = None
-    n_test: int | None = None
-    n_points: int | None = None
+    n_train: int | None = option(None, "training trajectories (default: the paper's split)")
+    n_val: int | None = option(None, "validation trajectories (default: the paper's split)")
+    n_test: int | None = option(None, "test trajectories (default: the paper's split)")
+    n_points: int | None = option(None, "states per trajectory (default: all)")
 
 
 def load_split(
@@ -47,32 +54,33 @@ def load_split(
 def train_system(
     system: str,
     config: HierarchyConfig,
-    sizes: DataSizes = DataSizes(),
+    sizes: DataSizes | None = None,
     *,
     comm: Comm | None = None,
     checkpoint_dir: str | Path | None = None,
     progress: bool = False,
-    ray_workers: int | None = None,
-    ray_address: str | None = None,
+    on_ray: bool = False,
+    workers: int | None = None,
+    address: str | None = None,
 ) -> Hierarchy | None:
     """Train a hierarchy on ``system``'s data and select its range by cross-validation on the
     validation split. Returns the hierarchy on the root rank, None elsewhere.
 
-    With ``ray_workers`` the models are trained on that many Ray tasks (local Ray, or the
-    cluster at ``ray_address``) instead of the ranks of ``comm``."""
+    ``on_ray``: the models are trained on ``workers`` Ray tasks (None: one per CPU; local Ray,
+    or the cluster at ``address``) instead of the ranks of ``comm``."""
     from partime.data import DATASET_SPECS
 
     if system not in DATASET_SPECS:
         raise ValueError(f"unknown system {system!r}; known: {', '.join(DATASET_SPECS)}")
-    comm = comm or SerialComm()
+    comm, sizes = comm or SerialComm(), sizes or DataSizes()
     train = load_split(system, "train", sizes.n_train, sizes.n_points, comm)
     val = load_split(system, "val", sizes.n_val, sizes.n_points, comm)
     dt = DATASET_SPECS[system].dt
-    if ray_workers is not None:
+    if on_ray:
         from partime.hits.ray_training import train_hierarchy_ray
 
         hierarchy = train_hierarchy_ray(
-            train, dt, config, workers=ray_workers, address=ray_address, val_data=val,
+            train, dt, config, workers=workers, address=address, val_data=val,
             system=system, checkpoint_dir=checkpoint_dir,
         )  # fmt: skip
     else:
@@ -147,11 +155,8 @@ def train_pint_hierarchy(
     return hierarchy
 
 
-# Every FIT_STRIDE-th state of the training trajectories is a fit state. On Lorenz (128
-# trajectories of 5121 points) 2176 states (stride 320) generalized as well as 16512 (stride 40;
-# held-out errors) at an eighth of the cost per L-BFGS step, and more steps on fewer states won:
-# stride 80 / 300 L-BFGS steps K = 6, 160 / 600 K = 6, 640 / 3000 K = 5, 320 / 1500 K = 5,
-# 320 / 4000 K = 4.
+# Every FIT_STRIDE-th state of the training trajectories is a fit state (the strides measured:
+# docs/notes/hits-cpu-budget.md).
 FIT_STRIDE = 320
 
 
@@ -186,3 +191,76 @@ def fit_pint_hierarchy(
         fit_flow_map(model, targets, dataclasses.replace(fit, seed=fit.seed + index), progress)
         models.append(model)
     return Hierarchy(models, list(steps), dt, system, selected=(0, len(models) - 1))
+
+
+@dataclasses.dataclass(frozen=True)
+class CoarseConfig:
+    """A parareal coarse fitted to a fine propagator (``partime train coarse``): one flow map
+    spanning ``slice_length``, fitted at every ``stride``-th state of ``n_train`` training
+    trajectories of ``system``, its errors reported on ``n_val`` validation trajectories."""
+
+    system: str = option(help="system whose trajectory states are fitted at (e.g. lorenz)")
+    fine: str = option(help="the fine propagator, e.g. rk4:5e-4")
+    slice_length: float = option(help="time one model step spans (a parareal slice)")
+    widths: tuple[int, ...] = option((128, 128, 128), "hidden widths of the MLP")
+    activation: str = option("tanh", "nonlinearity of the MLP", choices=tuple(ACTIVATIONS))
+    n_train: int = option(128, "training trajectories whose states are fitted at")
+    n_val: int = option(32, "validation trajectories the errors are reported on")
+    stride: int = option(FIT_STRIDE, "use every STRIDE-th state of each trajectory")
+
+    def __post_init__(self) -> None:
+        from partime.data import DATASET_SPECS
+
+        if self.system not in DATASET_SPECS:
+            raise ValueError(f"unknown system {self.system!r}; known: {', '.join(DATASET_SPECS)}")
+        if min(self.stride, self.n_train, self.n_val) < 1:
+            raise ValueError(
+                f"need stride, n_train and n_val >= 1, got {self.stride}, {self.n_train}, "
+                f"{self.n_val}"
+            )
+        self.model_step  # noqa: B018  (validates slice_length)
+
+    @property
+    def dt(self) -> float:
+        from partime.data import DATASET_SPECS
+
+        return DATASET_SPECS[self.system].dt
+
+    @property
+    def model_step(self) -> int:
+        """The slice length in data steps dt; ValueError unless it is a whole number."""
+        step = round(self.slice_length / self.dt)
+        if step < 1 or abs(step * self.dt - self.slice_length) > 1e-9 * max(1.0, self.slice_length):
+            raise ValueError(
+                f"slice_length {self.slice_length} is not a whole number of data steps dt={self.dt}"
+            )
+        return step
+
+
+@dataclasses.dataclass(frozen=True)
+class CoarseFit:
+    """A fitted coarse: the hierarchy (one model) and its rms value and Jacobian errors on the
+    validation states."""
+
+    hierarchy: Hierarchy
+    value_rms: float
+    jacobian_rms: float
+
+
+def fit_coarse(
+    config: CoarseConfig, fit: JacobianFitConfig | None = None, progress: bool = False
+) -> CoarseFit:
+    """Fit the coarse ``config`` describes (``fit_pint_hierarchy``) and measure it."""
+    from partime.dynamics import get_system
+    from partime.pint.spec import propagator_from_spec
+
+    fine = propagator_from_spec(config.fine, get_system(config.system))
+    train = load_split(config.system, "train", config.n_train, None)[:, :: config.stride]
+    val = load_split(config.system, "val", config.n_val, None)[:, :: config.stride]
+    hierarchy = fit_pint_hierarchy(
+        fine, (config.model_step,), config.dt, fit, widths=config.widths,
+        activation=config.activation, states=train.reshape(-1, fine.dim), system=config.system,
+        progress=progress,
+    )  # fmt: skip
+    targets = propagator_targets(fine, val.reshape(-1, fine.dim).double(), config.slice_length)
+    return CoarseFit(hierarchy, *fit_errors(hierarchy.models[0], targets))

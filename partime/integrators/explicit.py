@@ -1,53 +1,19 @@
-"""Batched explicit Runge–Kutta stepping and fixed-step integration (the eager path)."""
+"""Fixed-step explicit Runge–Kutta integration: validation, the eager loop, and the dispatch
+to a compiled kernel (``fast``)."""
 
 from __future__ import annotations
 
 import math
 import numbers
 import operator
-from collections.abc import Callable, Sequence
-from typing import TypeVar
+from collections.abc import Callable
 
 import torch
 from torch import Tensor
 
+from partime.integrators.fast import integrate_fast
+from partime.integrators.step import Time, step_state
 from partime.integrators.tableaus import ButcherTableau, get_tableau
-
-State = TypeVar("State", Tensor, tuple)
-Time = float | Tensor
-
-
-def _lincomb(x: Tensor, h: float, weights: Sequence[float], ks: Sequence[Tensor]) -> Tensor:
-    """``x + h * sum_j w_j k_j``, skipping zero weights; ``add(alpha=)`` fuses the scaling."""
-    for w, k in zip(weights, ks, strict=True):
-        if w != 0.0:
-            x = torch.add(x, k, alpha=h * w)
-    return x
-
-
-def _combine(x: State, h: float, weights: Sequence[float], ks: Sequence[State]) -> State:
-    if isinstance(x, Tensor):
-        return _lincomb(x, h, weights, ks)
-    return tuple(_lincomb(xc, h, weights, [k[c] for k in ks]) for c, xc in enumerate(x))
-
-
-def step_state(rhs: Callable, t: Time, x: State, h: float, tableau: ButcherTableau) -> State:
-    """One explicit RK step of ``rhs(t, x)``; the state is a tensor or a tuple of components."""
-    ks: list = []
-    for a_i, c_i in zip(tableau.a, tableau.c, strict=True):
-        x_i = _combine(x, h, a_i, ks)
-        ks.append(rhs(t + c_i * h if c_i else t, x_i))
-        if isinstance(x, Tensor) and ks[0].shape != x.shape:
-            raise ValueError(
-                f"vector field returned shape {tuple(ks[0].shape)} for a state of shape "
-                f"{tuple(x.shape)}; they must match"
-            )
-    return _combine(x, h, tableau.b, ks)
-
-
-def rk_step(f: Callable, t: Time, x: Tensor, h: float, tableau: ButcherTableau | str) -> Tensor:
-    """Advance ``x`` (..., dim) from time ``t`` by one step ``h`` of ``tableau`` for ``f(t, x)``."""
-    return step_state(f, t, x, h, get_tableau(tableau))
 
 
 def _check_dt(dt: object) -> float:
@@ -141,9 +107,9 @@ def integrate(
 
     Returns the final state (shape of ``x0``) or, with ``save_every=s``, the trajectory
     (n_steps // s + 1, *x0.shape) at steps 0, s, 2s, ... . Step ``i`` is at ``t0 + i * dt``
-    (``t0`` a number or a tensor of shape x0.shape[:-1]). ``fast=None`` picks the compiled
-    block path when it pays (see ``partime.integrators.fast.use_fast``); ``False`` never,
-    ``True`` whenever ``f`` is a ComponentSystem.
+    (``t0`` a number or a tensor of shape x0.shape[:-1]). For a ComponentSystem ``fast=None``
+    takes a compiled kernel when one is cached or its compile pays back within the run (see
+    ``partime.integrators.fast``); ``False`` never, ``True`` whenever it can.
     """
     tableau = get_tableau(scheme)
     x0 = _check_x0(x0)
@@ -157,11 +123,7 @@ def integrate(
     check_state = getattr(f, "check_state", None)
     if callable(check_state):
         check_state(x0)
-    # Imported here: the fast path builds on this module's step_state.
-    from partime.integrators import fast as fast_path
-
-    if fast_path.use_fast(f, x0, t0, n_steps, fast):
-        result = fast_path.integrate_fast(f, x0, t0, dt, n_steps, tableau, save_every)
-        if result is not None:
-            return result
+    result = integrate_fast(f, x0, t0, dt, n_steps, tableau, save_every, fast)
+    if result is not None:
+        return result
     return integrate_eager(f, x0, t0, dt, n_steps, tableau, save_every)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import torch
 
+from partime.io.atomic import atomic_save
 from partime.pint.state import PararealState
 
 
@@ -16,13 +17,8 @@ def checkpoint_path(directory: str | os.PathLike, rank: int = 0) -> Path:
 
 
 def save_checkpoint(directory: str | os.PathLike, state: PararealState) -> Path:
-    """Write ``state`` to ``directory/rank{state.rank}.pt`` (tmp file + rename: never torn)."""
-    path = checkpoint_path(directory, state.rank)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".pt.tmp")
-    torch.save(asdict(state), tmp)
-    os.replace(tmp, path)
-    return path
+    """Write ``state`` to ``directory/rank{state.rank}.pt`` (atomically: never torn)."""
+    return atomic_save(asdict(state), checkpoint_path(directory, state.rank))
 
 
 def load_checkpoint(directory: str | os.PathLike, rank: int = 0) -> PararealState:

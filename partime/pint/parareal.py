@@ -6,23 +6,24 @@ f = k-1 (start states U_0..U_f are already final) and then sweeps
     U_{n+1}^k = F(U_n^{k-1}) + (G(U_n^k) - G(U_n^{k-1}))
 in that order, so an unchanged start state gives exactly F: after K = n_slices iterations the
 result is the serial fine solution to rounding. The residual of iteration k is the absolute
-max |U_n^k - U_n^{k-1}| over slices and batch (the CLI's --tol); the run stops when it is <= tol.
-Where the fine solves run and how the sweep crosses ranks is the executor's business.
-A propagator with ``static_shapes`` true (compiled RK) is called once per shape before the
-clock starts, and its fine pass always covers all local slices, so it keeps one shape.
+max |U_n^k - U_n^{k-1}| over slices and batch; the run stops when it is <= tol + rtol·max|U^k|.
+Where the fine solves run and how the sweep crosses ranks is the executor's business
+(``partime.pint.executors.base.Executor``).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
-from partime.pint.executors.vectorized import VectorizedExecutor, join_slices
+from partime.pint.executors.base import Executor
+from partime.pint.executors.vectorized import VectorizedExecutor, has_static_shapes, join_slices
 from partime.pint.state import PararealResult, PararealState, check_fingerprint, problem_fingerprint
-from partime.pint.validate import check_finite, check_problem, check_times
+from partime.pint.validate import check_finite, check_problem, check_times, saves_per_slice
 
 
 @torch.no_grad()  # a forward solver: no autograd graph across iterations
@@ -31,91 +32,118 @@ def parareal(
     fine: Callable,
     x0: Tensor,
     times: Tensor,
-    executor=None,
+    executor: Executor | None = None,
     tol: float = 1e-10,
     max_iter: int | None = None,
     callback: Callable[[PararealState], None] | None = None,
     resume: PararealState | None = None,
     save_every: int | None = None,
+    rtol: float = 0.0,
 ) -> PararealResult:
     """Solve from ``x0`` (batch, dim) over slices ``times`` (n_slices+1,) with parareal.
 
     ``max_iter=None`` means n_slices (exact); ``callback(state)`` runs after every iteration
     (checkpoints, progress); ``resume`` continues from a saved state. ``save_every`` adds the
-    fine trajectory from the final start states, saved every that many fine steps.
+    fine trajectory from the final start states, saved every that many fine steps (computed
+    after the clock stops).
     """
     executor = VectorizedExecutor() if executor is None else executor
     times = check_times(times)
-    check_problem(coarse, fine, x0, times, executor, tol, max_iter)
+    check_problem(coarse, fine, x0, times, executor, tol, max_iter, rtol)
     n_slices = times.numel() - 1
-    n_save = 0 if save_every is None else _saves_per_slice(fine, times, save_every)
+    if save_every is not None:
+        saves_per_slice(fine, times, save_every)
     max_iter = n_slices if max_iter is None else min(max_iter, n_slices)
+    stop = _Stop(tol, rtol, n_slices)
     local = executor.local_slices(n_slices)
-    fingerprint = problem_fingerprint(coarse, fine, x0, times, tol, executor.size)
-    run = _Slices(coarse, fine, times, local, executor)
-    executor.prepare(fine)
+    run = _Slices(coarse, fine, times, local, executor, measure_scale=rtol > 0)
+    executor.prepare(fine, len(local))
     run.warm(x0)
     start = time.perf_counter()
+    fingerprint = problem_fingerprint(coarse, fine, x0, times, tol, rtol, executor.size)
     if resume is None:
         state = run.coarse_sweep(x0, fingerprint)
         if callback is not None:
             callback(state)
     else:
         state = _checked_resume(resume, fingerprint, executor.rank, (len(local) + 1, *x0.shape))
-    while not _converged(state, n_slices, tol) and state.iteration < max_iter:
+    while not stop(state) and state.iteration < max_iter:
         state = run.iterate(state)
         if callback is not None:
             callback(state)
+    wall_s = time.perf_counter() - start
     gathered = executor.gather(state.U[1:])
-    states = torch.cat([x0[None], gathered]) if executor.is_root else None
-    trajectory = None
-    if save_every is not None:
-        trajectory = run.trajectory(state, save_every, n_save)
-    k = state.iteration
+    trajectory = None if save_every is None else run.trajectory(state, save_every)
     return PararealResult(
-        states=states,
-        iterations=k,
+        states=torch.cat([x0[None], gathered]) if executor.is_root else None,
+        iterations=state.iteration,
         residuals=list(state.residuals),
-        converged=_converged(state, n_slices, tol),
-        wall_s=time.perf_counter() - start,
-        fine_calls=k * n_slices - k * (k - 1) // 2 + (n_slices if save_every else 0),
-        coarse_calls=n_slices + k * n_slices - k * (k + 1) // 2,
+        converged=stop(state),
+        wall_s=wall_s,
+        fine_calls=round(executor.total(run.fine_calls)),
+        coarse_calls=round(executor.total(run.coarse_calls)),
+        coarse_s=executor.total(run.coarse_s),
         trajectory=trajectory,
         final_state=state,
     )
 
 
-class _Slices:
-    """The per-iteration work on this rank's contiguous block of slices ``local``."""
+@dataclass(frozen=True)
+class _Stop:
+    """Convergence: K = n_slices (exact), or the last residual <= tol + rtol·max|U|."""
 
-    def __init__(self, coarse, fine, times: Tensor, local: range, executor) -> None:
-        self.coarse, self.fine, self.times, self.local, self.ex = (
-            coarse,
-            fine,
-            times,
-            local,
-            executor,
-        )
+    tol: float
+    rtol: float
+    n_slices: int
+
+    def __call__(self, state: PararealState) -> bool:
+        if state.iteration >= self.n_slices:
+            return True
+        return bool(state.residuals) and state.residuals[-1] <= self.tol + self.rtol * state.scale
+
+
+class _Slices:
+    """The per-iteration work on this rank's contiguous block of slices ``local``; counts the
+    propagator calls (slice propagations) it makes and the time its coarse calls take."""
+
+    def __init__(
+        self, coarse, fine, times: Tensor, local: range, executor: Executor, measure_scale: bool
+    ) -> None:
+        self.coarse, self.fine, self.times, self.local = coarse, fine, times, local
+        self.ex, self.measure_scale = executor, measure_scale
         self.t0 = times[local.start : local.stop]
         self.t1 = times[local.start + 1 : local.stop + 1]
         self.t0f, self.t1f = self.t0.tolist(), self.t1.tolist()  # floats: no per-call tensor ops
+        self.fine_calls = self.coarse_calls = 0
+        self.coarse_s = 0.0
 
     def warm(self, x0: Tensor) -> None:
         """One untimed call of each shape the solve will use, for ``static_shapes``
         propagators (compiled kernels are built on a shape's first call)."""
-        if not (_static(self.coarse) or _static(self.fine)):
+        if not (has_static_shapes(self.coarse) or has_static_shapes(self.fine)):
             return
-        if len(self.local) and _static(self.coarse):
+        if len(self.local) and has_static_shapes(self.coarse):
             self.coarse(x0, self.t0f[0], self.t1f[0])
-        if len(self.local) and _static(self.fine):
+        if len(self.local) and has_static_shapes(self.fine):
             self.ex.fine(self.fine, x0.expand(len(self.local), *x0.shape), self.t0, self.t1)
         # Ranks compile at different speeds: a collective, so that no rank's clock starts
         # while a neighbour is still compiling (it would wait for it in the first sweep).
         self.ex.max(0.0)
 
     def _coarse(self, j: int, u: Tensor) -> Tensor:
+        self.coarse_calls += 1
+        start = time.perf_counter()
         g = self.coarse(u, self.t0f[j], self.t1f[j])
+        self.coarse_s += time.perf_counter() - start
         return check_finite(g[None], "coarse", self.local.start + j, self.times)[0]
+
+    def _fine(self, first: int, starts: Tensor, save_every: int | None = None) -> Tensor:
+        """Fine solves of local slices ``first``.. from ``starts`` (one executor pass)."""
+        self.fine_calls += len(self.local) - first
+        ends = self.ex.fine(self.fine, starts, self.t0[first:], self.t1[first:], save_every)
+        check = ends if save_every is None else ends[:, -1]
+        check_finite(check, "fine", self.local.start + first, self.times)
+        return ends
 
     def coarse_sweep(self, x0: Tensor, fingerprint: dict) -> PararealState:
         starts = x0.new_empty((len(self.local) + 1, *x0.shape))
@@ -133,65 +161,38 @@ class _Slices:
     def iterate(self, state: PararealState) -> PararealState:
         frontier = state.iteration  # U_0..U_frontier are final
         a = min(max(frontier - self.local.start, 0), len(self.local))  # first active local slice
-        # A static-shape fine propagator also reruns the final slices (results unused): one
-        # batch shape, so one compiled kernel, instead of a new shape as the frontier moves.
-        b = 0 if _static(self.fine) else a  # first local slice of the fine pass
         starts, coarse_ends = state.U.clone(), state.G.clone()
-        if a < len(self.local):
-            fine_ends = self.ex.fine(self.fine, starts[b:-1], self.t0[b:], self.t1[b:])
-            check_finite(fine_ends[a - b :], "fine", self.local.start + a, self.times)
+        fine_ends = self._fine(a, starts[a:-1]) if a < len(self.local) else None
 
         def correct(j: int, u: Tensor) -> Tensor:
             if self.local.start + j == frontier:  # start state final: the G terms cancel
-                return fine_ends[j - b]
+                return fine_ends[j - a]
             coarse_ends[j] = self._coarse(j, u)
-            return fine_ends[j - b] + (coarse_ends[j] - state.G[j])
+            return fine_ends[j - a] + (coarse_ends[j] - state.G[j])
 
         self.ex.sweep(correct, starts, self.local, first=frontier)
-        active = slice(a + 1, None)
-        change = (
-            float((starts[active] - state.U[active]).abs().max()) if a < len(self.local) else 0.0
-        )
-        residuals = (*state.residuals, self.ex.max(change))
+        changed = starts[a + 1 :]
+        change = float((changed - state.U[a + 1 :]).abs().max()) if len(changed) else 0.0
+        scale = float(starts.abs().max()) if self.measure_scale else 0.0
         return PararealState(
-            state.iteration + 1, starts, coarse_ends, residuals, state.fingerprint, state.rank
+            state.iteration + 1,
+            starts,
+            coarse_ends,
+            (*state.residuals, self.ex.max(change)),
+            state.fingerprint,
+            state.rank,
+            self.ex.max(scale) if self.measure_scale else 0.0,
         )
 
-    def trajectory(self, state: PararealState, save_every: int, n_save: int) -> Tensor | None:
+    def trajectory(self, state: PararealState, save_every: int) -> Tensor | None:
         """Fine solution from every final start state: (n_slices*m + 1, batch, dim) on root."""
         if len(self.local):
-            saved = self.ex.fine(self.fine, state.U[:-1], self.t0, self.t1, save_every)
+            saved = self._fine(0, state.U[:-1], save_every)
         else:  # an idle rank still takes part in the gather
+            n_save = saves_per_slice(self.fine, self.times, save_every)
             saved = state.U.new_empty((0, n_save + 1, *state.U.shape[1:]))
-        check_finite(saved[:, -1], "fine", self.local.start, self.times)
         gathered = self.ex.gather(saved)  # (n_slices, m+1, batch, dim)
-        if gathered is None:
-            return None
-        return join_slices(gathered)
-
-
-def _static(prop) -> bool:
-    return bool(getattr(prop, "static_shapes", False))
-
-
-def _converged(state: PararealState, n_slices: int, tol: float) -> bool:
-    return state.iteration >= n_slices or bool(state.residuals and state.residuals[-1] <= tol)
-
-
-def _saves_per_slice(fine, times: Tensor, save_every: int) -> int:
-    """Saved fine states per slice; ValueError unless every slice has the same whole number."""
-    if not hasattr(fine, "trajectory") or not hasattr(fine, "check_interval"):
-        raise ValueError(f"save_every needs a fine propagator with a trajectory, got {fine!r}")
-    t = times.tolist()
-    steps = {fine.check_interval(a, b) for a, b in zip(t[:-1], t[1:], strict=True)}
-    if len(steps) > 1 or not isinstance(save_every, int) or save_every < 1:
-        raise ValueError(
-            f"save_every needs equal slices and a positive integer, got {save_every!r}"
-        )
-    (n,) = steps
-    if n % save_every:
-        raise ValueError(f"save_every={save_every} does not divide the {n} fine steps per slice")
-    return n // save_every
+        return None if gathered is None else join_slices(gathered)
 
 
 def _checked_resume(

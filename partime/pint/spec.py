@@ -1,25 +1,30 @@
 """Propagators from short text specs: ``rk4:0.01``, ``SCHEME:DT[:MODE]``, ``etdrk4:DT``,
-``neural:PATH``, ``hits:PATH``. MODE picks the RK path: ``auto`` (default), ``eager`` or
-``compiled`` (the integrators' compiled block path).
+``neural:PATH``, and kinds that packages above register (``hits:PATH``). MODE picks the RK
+path: ``auto`` (default), ``eager`` or ``compiled`` (the integrators' compiled block path).
 
 The spec is how the command line (``--fine``/``--coarse``) and configs name a propagator.
 Every kind validates its argument here, on every rank, before any communication starts.
+Other kinds plug in without this module knowing them: ``register_propagator_kind`` at run
+time, or an entry point in the group ``partime.propagators`` (how ``partime.hits`` adds
+``hits:``), loaded on first use.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
 
 from partime.dynamics.base import VectorField
 from partime.steppers.base import Propagator
 
-# kind -> what its argument is, for error messages and ``--help``
+# the spec forms, for error messages and ``--help``
 SPEC_HELP = (
     "rk4:DT | SCHEME:DT[:auto|eager|compiled] (any Butcher tableau name) | etdrk4:DT (ks) | "
     "neural:PATH | hits:PATH"
 )
+ENTRY_POINT_GROUP = "partime.propagators"
 # RK MODE suffix -> the integrators' ``fast`` flag
 RK_MODES: dict[str, bool | None] = {"auto": None, "eager": False, "compiled": True}
 
@@ -45,7 +50,7 @@ def _needs_field(system: VectorField | None, kind: str) -> VectorField:
     return system
 
 
-def _existing_file(arg: str, kind: str) -> Path:
+def existing_file(arg: str, kind: str) -> Path:
     path = Path(arg).expanduser()
     if not path.is_file():
         raise FileNotFoundError(f"{kind}:{arg}: no such model file: {str(path)!r}")
@@ -82,21 +87,36 @@ def _etdrk4(arg: str, system: VectorField | None, dim: int | None) -> Propagator
 def _neural(arg: str, system: VectorField | None, dim: int | None) -> Propagator:
     from partime.steppers import NeuralStepper
 
-    return NeuralStepper.load(_existing_file(arg, "neural"), dim=dim)
+    return NeuralStepper.load(existing_file(arg, "neural"), dim=dim)
 
 
-def _hits(arg: str, system: VectorField | None, dim: int | None) -> Propagator:
-    from partime.hits import HierarchyPropagator, load_hierarchy
+_REGISTERED: dict[str, Builder] = {}
 
-    return HierarchyPropagator(load_hierarchy(_existing_file(arg, "hits")))
+
+def register_propagator_kind(kind: str, builder: Builder) -> None:
+    """Make ``KIND:ARG`` specs build ``builder(arg, system, dim)``."""
+    if not kind.isidentifier():
+        raise ValueError(f"a propagator kind must be an identifier, got {kind!r}")
+    _REGISTERED[kind] = builder
+
+
+def _from_entry_point(entry: EntryPoint) -> Builder:
+    def build(arg: str, system: VectorField | None, dim: int | None) -> Propagator:
+        return entry.load()(arg, system, dim)
+
+    return build
 
 
 def spec_kinds() -> dict[str, Builder]:
-    """Every spec kind -> its builder: one RK kind per Butcher tableau, plus the others."""
+    """Every spec kind -> its builder: one RK kind per Butcher tableau, ETDRK4, neural, then the
+    kinds of entry points and of ``register_propagator_kind``."""
     from partime.integrators import TABLEAUS
 
     kinds: dict[str, Builder] = {name: _rk(name) for name in TABLEAUS}
-    kinds.update({"etdrk4": _etdrk4, "neural": _neural, "hits": _hits})
+    kinds.update({"etdrk4": _etdrk4, "neural": _neural})
+    for entry in entry_points(group=ENTRY_POINT_GROUP):
+        kinds.setdefault(entry.name, _from_entry_point(entry))
+    kinds.update(_REGISTERED)
     return kinds
 
 

@@ -16,7 +16,8 @@ class PararealState:
     ``U`` (n_local+1, batch, dim): start state of each local slice, then the end state of the
     last one; ``G`` (n_local, batch, dim): coarse end states ``G(U_n)`` of the local slices;
     ``residuals``: global max |U^k - U^{k-1}| for k = 1..iteration; ``fingerprint``
-    identifies the problem so a resume with different inputs fails clearly.
+    identifies the problem so a resume with different inputs fails clearly; ``scale``: global
+    max |U^k| (measured only for a relative tolerance, else 0).
     """
 
     iteration: int
@@ -25,6 +26,7 @@ class PararealState:
     residuals: tuple[float, ...]
     fingerprint: dict
     rank: int = 0
+    scale: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -35,7 +37,9 @@ class PararealResult:
     rank (None elsewhere). ``trajectory`` (n_slices*m+1, batch, dim): the fine solution from
     every final start state saved every ``save_every`` fine steps, when asked for (root only).
     ``residuals[k-1]`` is max |U^k - U^{k-1}| over slices and batch; ``fine_calls`` and
-    ``coarse_calls`` count slice propagations summed over all slices and ranks.
+    ``coarse_calls`` count the slice propagations this run made, summed over ranks (the
+    trajectory's fine pass included), ``coarse_s`` the seconds its coarse calls took (summed
+    over ranks); ``wall_s`` excludes the trajectory.
     """
 
     states: Tensor | None
@@ -45,11 +49,14 @@ class PararealResult:
     wall_s: float
     fine_calls: int
     coarse_calls: int
+    coarse_s: float = 0.0
     trajectory: Tensor | None = None
     final_state: PararealState | None = field(default=None, repr=False)
 
 
-def problem_fingerprint(coarse, fine, x0: Tensor, times: Tensor, tol: float, size: int) -> dict:
+def problem_fingerprint(
+    coarse, fine, x0: Tensor, times: Tensor, tol: float, rtol: float, size: int
+) -> dict:
     """Everything a resumed run must share with the run that wrote the checkpoint."""
     x0_bytes = x0.detach().cpu().contiguous().numpy().tobytes()
     return {
@@ -58,6 +65,7 @@ def problem_fingerprint(coarse, fine, x0: Tensor, times: Tensor, tol: float, siz
         "x0_shape": list(x0.shape),
         "dtype": str(x0.dtype),
         "tol": float(tol),
+        "rtol": float(rtol),
         "coarse": repr(coarse),
         "fine": repr(fine),
         "ranks": int(size),

@@ -26,8 +26,10 @@ def check_times(times: Tensor) -> Tensor:
     return times
 
 
-def check_problem(coarse, fine, x0: Tensor, times: Tensor, executor, tol: float, max_iter) -> None:
-    """Shapes, dimensions, slice counts and step sizes of a parareal problem."""
+def check_problem(
+    coarse, fine, x0: Tensor, times: Tensor, executor, tol: float, max_iter, rtol: float = 0.0
+) -> None:
+    """Shapes, dimensions, slice counts, tolerances and step sizes of a parareal problem."""
     n_slices = times.numel() - 1
     if not isinstance(x0, Tensor) or x0.ndim != 2:
         shape = tuple(x0.shape) if isinstance(x0, Tensor) else type(x0).__name__
@@ -45,8 +47,9 @@ def check_problem(coarse, fine, x0: Tensor, times: Tensor, executor, tol: float,
             f"{n_slices} time slices for {executor.size} ranks: every rank needs at least one "
             f"slice (use more slices, fewer ranks, or an executor with allow_idle=True)"
         )
-    if not (isinstance(tol, int | float) and math.isfinite(tol) and tol >= 0):
-        raise ValueError(f"tol must be a finite number >= 0, got {tol!r}")
+    for name, value in (("tol", tol), ("rtol", rtol)):
+        if not (isinstance(value, int | float) and math.isfinite(value) and value >= 0):
+            raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
     if max_iter is not None and (not isinstance(max_iter, int) or max_iter < 0):
         raise ValueError(f"max_iter must be None or an integer >= 0, got {max_iter!r}")
     for name, prop in (("coarse", coarse), ("fine", fine)):
@@ -68,3 +71,17 @@ def check_finite(x: Tensor, which: str, first: int, times: Tensor) -> Tensor:
             f"produced NaN or Inf"
         )
     return x
+
+
+def saves_per_slice(fine, times: Tensor, save_every: int) -> int:
+    """Saved fine states per slice; ValueError unless every slice has the same whole number."""
+    if not hasattr(fine, "trajectory") or not hasattr(fine, "check_interval"):
+        raise ValueError(f"save_every needs a fine propagator with a trajectory, got {fine!r}")
+    t = times.tolist()
+    steps = {fine.check_interval(a, b) for a, b in zip(t[:-1], t[1:], strict=True)}
+    if len(steps) > 1 or isinstance(save_every, bool) or not isinstance(save_every, int):
+        raise ValueError(f"save_every needs equal slices and an integer, got {save_every!r}")
+    (n,) = steps
+    if save_every < 1 or n % save_every:
+        raise ValueError(f"save_every={save_every} does not divide the {n} fine steps per slice")
+    return n // save_every

@@ -10,7 +10,8 @@ import matplotlib
 matplotlib.use("Agg")  # files only: no display on compute nodes
 import matplotlib.pyplot as plt  # noqa: E402
 
-from partime.pint.solve import SolveReport  # noqa: E402
+from partime.io.atomic import atomic_write_with  # noqa: E402
+from partime.pint.report import SolveReport  # noqa: E402
 
 _MAX_LINES = 8  # trajectories drawn per panel; more would only clutter it
 
@@ -51,8 +52,8 @@ def _components_panel(ax, report: SolveReport) -> None:
 
 
 def _residual_panel(ax, report: SolveReport) -> None:
-    iterations = range(1, len(report.residuals) + 1)
-    ax.semilogy(iterations, report.residuals, "o-")
+    residuals = report.result.residuals
+    ax.semilogy(range(1, len(residuals) + 1), residuals, "o-")
     ax.axhline(report.config.tol, color="gray", ls="--", lw=0.8, label="tol")
     ax.set(xlabel="iteration k", ylabel="max |U^k - U^{k-1}|", title="parareal residual")
     ax.legend(fontsize="small")
@@ -70,12 +71,11 @@ def plot_solve(path: str | os.PathLike, report: SolveReport) -> Path:
     err = report.max_abs_err_vs_serial
     vs_serial = "" if err is None else f", max |error| vs serial fine {err:.1e}"
     fig.suptitle(
-        f"partime solve {report.config.system}: {report.iterations} iterations, "
-        f"{report.wall_s:.3g} s on {report.ranks} rank(s) ({report.executor}){vs_serial}"
+        f"partime solve {report.config.system}: {report.result.iterations} iterations, "
+        f"{report.result.wall_s:.3g} s on {report.ranks} rank(s) ({report.executor}){vs_serial}"
     )
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    kind = Path(path).suffix.lstrip(".") or "png"
+    atomic_write_with(lambda handle: fig.savefig(handle, dpi=110, format=kind), path)
     plt.close(fig)
-    return path
+    return Path(path)

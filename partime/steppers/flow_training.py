@@ -1,10 +1,10 @@
-"""Training a flow map on trajectories with the HiTS multi-step loss (SEEDS S1): Adam on
-minibatches of windows, early stop, best-on-validation weights, resumable checkpoints."""
+"""Training a flow map on trajectories with the HiTS multi-step loss (Liu, Kutz & Brunton
+2022): Adam on minibatches of windows, early stop, best-on-validation weights, resumable
+checkpoints."""
 
 from __future__ import annotations
 
 import dataclasses
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -12,37 +12,40 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from partime.io.atomic import atomic_save
+from partime.options import option
+
 __all__ = ["FlowMapTrainConfig", "multi_step_loss", "train_flow_map", "training_windows"]
 
 
 @dataclasses.dataclass(frozen=True)
 class FlowMapTrainConfig:
-    """Options of ``train_flow_map``; defaults are the HiTS paper's (SEEDS S1).
+    """Options of ``train_flow_map``; defaults are the HiTS paper's (Liu, Kutz & Brunton 2022).
 
     One "epoch" is one Adam step on a random minibatch of ``batch_size`` windows. Training
-    stops at ``loss <= loss_tol``, after ``max_epochs`` or after ``time_budget`` seconds
+    stops at ``loss <= loss_tol``, after ``epochs`` or after ``time_budget`` seconds
     (counted across resumes). Loss = ``mean_weight``·mean + (1 − mean_weight)·max of the
     squared errors. With validation data the best model (checked every ``val_every`` epochs)
     is kept; a checkpoint file is rewritten every ``checkpoint_every`` epochs.
     """
 
-    n_forward: int = 5
-    lr: float = 1e-3
-    batch_size: int = 320
-    max_epochs: int = 100_000
-    time_budget: float | None = None
-    loss_tol: float = 1e-8
-    seed: int = 0
-    mean_weight: float = 1.0
-    val_every: int = 1000
-    checkpoint_every: int = 1000
+    n_forward: int = option(5, "steps in the multi-step loss")
+    lr: float = option(1e-3, "Adam learning rate")
+    batch_size: int = option(320, "windows per Adam step")
+    epochs: int = option(100_000, "Adam steps per model")
+    time_budget: float | None = option(None, "seconds per model")
+    loss_tol: float = option(1e-8, "stop a model at this training loss")
+    seed: int = option(0, "seed of the weights and minibatches")
+    mean_weight: float = option(1.0, "loss = w·mean + (1-w)·max of the squared errors")
+    val_every: int = option(1000, "epochs between validation checks (the best model is kept)")
+    checkpoint_every: int = option(1000, "epochs between checkpoint writes")
 
     def __post_init__(self) -> None:
         for name in ("n_forward", "batch_size", "val_every", "checkpoint_every"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
                 raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
-        if not isinstance(self.max_epochs, int) or self.max_epochs < 0:
-            raise ValueError(f"max_epochs must be a non-negative integer, got {self.max_epochs!r}")
+        if not isinstance(self.epochs, int) or self.epochs < 0:
+            raise ValueError(f"epochs must be a non-negative integer, got {self.epochs!r}")
         if not self.lr > 0:
             raise ValueError(f"lr must be positive, got {self.lr!r}")
         if self.time_budget is not None and not self.time_budget >= 0:
@@ -96,7 +99,7 @@ def train_flow_map(
 ) -> list[float]:
     """Train a flow map of ``stride`` data steps on data (n_traj, n_points, dim) in place.
 
-    ``options`` override fields of ``config`` (e.g. ``max_epochs=2000``). With ``checkpoint``
+    ``options`` override fields of ``config`` (e.g. ``epochs=2000``). With ``checkpoint``
     an interrupted run resumes where it stopped. Returns the minibatch loss per epoch.
     """
     cfg = dataclasses.replace(config or FlowMapTrainConfig(), **options)
@@ -128,8 +131,8 @@ def _run_epochs(model, windows, val, cfg, state, opt, gen, checkpoint, progress)
     from tqdm.auto import tqdm
 
     start = time.perf_counter() - state["elapsed"]
-    bar = tqdm(total=cfg.max_epochs, initial=state["epoch"], disable=not progress, leave=False)
-    while state["epoch"] < cfg.max_epochs and not state["converged"]:
+    bar = tqdm(total=cfg.epochs, initial=state["epoch"], disable=not progress, leave=False)
+    while state["epoch"] < cfg.epochs and not state["converged"]:
         if cfg.time_budget is not None and time.perf_counter() - start >= cfg.time_budget:
             break
         batch = torch.randperm(windows.shape[0], generator=gen)[: cfg.batch_size]
@@ -167,10 +170,7 @@ def _track_best(model: nn.Module, val: Tensor, cfg: FlowMapTrainConfig, state: d
 def _save_checkpoint(path, cfg, state, model, opt, gen) -> None:
     blob = {"config": {k: getattr(cfg, k) for k in _RESUME_KEYS}, "state": state}
     blob |= {"model": model.state_dict(), "optimizer": opt.state_dict(), "rng": gen.get_state()}
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    tmp = f"{path}.tmp"
-    torch.save(blob, tmp)
-    os.replace(tmp, path)  # atomic: an interrupt never leaves a half-written checkpoint
+    atomic_save(blob, path)
 
 
 def _resume(path, cfg, state, model, opt, gen) -> None:

@@ -19,6 +19,7 @@ import torch
 from torch import Tensor, nn
 from torch.func import jacfwd, jvp, vmap
 
+from partime.options import option
 from partime.steppers.base import Propagator
 
 
@@ -30,14 +31,14 @@ class JacobianFitConfig:
     far closer so); training also stops after ``time_budget`` seconds; minibatches drawn from
     ``seed``."""
 
-    epochs: int = 3000
-    lr: float = 1e-3
-    lr_stages: tuple[float, ...] = (1.0, 1.0, 0.1)
-    batch_size: int = 256
-    jacobian_weight: float = 100.0
-    lbfgs_steps: int = 4000
-    seed: int = 0
-    time_budget: float | None = None
+    epochs: int = option(3000, "Adam steps")
+    lr: float = option(1e-3, "Adam learning rate")
+    lr_stages: tuple[float, ...] = option((1.0, 1.0, 0.1), "lr factors of equal epoch shares")
+    batch_size: int = option(256, "states per Adam step")
+    jacobian_weight: float = option(100.0, "weight of the Jacobian error in the loss")
+    lbfgs_steps: int = option(4000, "full-batch L-BFGS steps after the Adam steps")
+    seed: int = option(0, "seed of the weights and minibatches")
+    time_budget: float | None = option(None, "seconds for both phases")
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "lr_stages", tuple(self.lr_stages))

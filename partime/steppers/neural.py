@@ -1,4 +1,5 @@
-"""Neural flow-map steppers ``x -> x + F(x)`` (HiTS, SEEDS S1): model, propagator, save/load.
+"""Neural flow-map steppers ``x -> x + F(x)`` (HiTS: Liu, Kutz & Brunton 2022): model,
+propagator, save/load.
 Training: ``partime.steppers.flow_training`` (trajectories), ``jacobian_fit`` (a propagator)."""
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from partime.io.atomic import atomic_save
 from partime.steppers.compose import StepperCover
 
 __all__ = [
@@ -33,7 +35,7 @@ ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "tanh": nn.Tanh, "si
 class FlowMapMLP(nn.Module):
     """Residual MLP flow map: ``forward(x) = x + MLP(x)``, x (batch, dim).
 
-    MLP is [dim, *widths, dim] with ``activation`` (a key of ACTIVATIONS; ReLU as in SEEDS S1)
+    MLP is [dim, *widths, dim] with ``activation`` (a key of ACTIVATIONS; ReLU as in the HiTS paper)
     between layers and none after the last.
     With ``normalize=True`` (not in the paper; off by default) the MLP sees
     ``(x - in_shift) / in_scale`` and its output is multiplied by ``out_scale`` (per-dimension
@@ -205,8 +207,7 @@ class NeuralStepper(StepperCover):
             "dt": self.dt,
             "system": self.system,
         }
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        torch.save(blob, path)
+        atomic_save(blob, path)
 
     @classmethod
     def load(

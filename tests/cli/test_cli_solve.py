@@ -13,8 +13,8 @@ import pytest
 import torch
 
 from partime.cli.main import main
-from partime.io.results import read_results
 from partime.pint import load_checkpoint
+from partime.pint.results import read_results
 from partime.steppers import FlowMapMLP, NeuralStepper
 
 LORENZ = "solve lorenz --t-end 0.64 --slices 8 --fine rk4:1e-3 --no-progress".split()

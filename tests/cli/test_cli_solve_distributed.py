@@ -13,7 +13,7 @@ import time
 import pytest
 
 from partime.cli.main import main
-from partime.io.results import read_results
+from partime.pint.results import read_results
 
 MPIEXEC = shutil.which("mpiexec")
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -52,7 +52,7 @@ def mpi(n: int, *args: str) -> list[str]:
 def vectorized(tmp_path_factory) -> tuple[dict, object]:
     """The in-process vectorized run: its JSON summary and its slice states."""
     out = tmp_path_factory.mktemp("vec") / "v.npz"
-    assert main(["solve", *LORENZ, "--backend", "vectorized", "--out", str(out)]) == 0
+    assert main(["solve", *LORENZ, "--backend", "serial", "--out", str(out)]) == 0
     saved = read_results(out)
     return saved["summary"], saved["states"]
 
@@ -90,7 +90,7 @@ def test_mpiexec_with_a_hits_coarse_matches_vectorized(tmp_path):
     Hierarchy([model], [160], 5e-4, "lorenz", selected=(0, 0)).save(coarse)
     args = [*LORENZ[:8], f"hits:{coarse}", *LORENZ[9:]]  # --coarse hits:FILE
     vec_out, mpi_out = tmp_path / "v.npz", tmp_path / "m.npz"
-    assert main(["solve", *args, "--backend", "vectorized", "--out", str(vec_out)]) == 0
+    assert main(["solve", *args, "--backend", "serial", "--out", str(vec_out)]) == 0
     reference = read_results(vec_out)
     done = launch(mpi(2, *args, "--out", str(mpi_out)), 120)
     summary = check_same_answer(done, mpi_out, (reference["summary"], reference["states"]))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 
 import pytest
 import torch
@@ -86,6 +87,39 @@ def test_send_recv_objects_and_tags(comm):
     assert_same(got["tensor"], make(prv, kind="strided"))
     got, prv = ring(comm, lambda r: None, tag=0)
     assert got is None
+
+
+def test_isend_many_before_any_recv_arrive_in_order(comm):
+    """Every rank posts all its sends first (blocking sends of large tensors could deadlock
+    here), then receives; the sent tensors are changed only after wait()."""
+    nxt, prv = (comm.rank + 1) % comm.size, (comm.rank - 1) % comm.size
+    big = torch.arange(300_000, dtype=torch.float64) + comm.rank  # past any eager-send limit
+    messages = [big, *(make(comm.rank, dtype, kind) for dtype in DTYPES for kind in KINDS)]
+    messages.append({"rank": comm.rank, "tensor": make(comm.rank, kind="strided")})
+    requests = [comm.isend(m, nxt, tag=5) for m in messages]
+    got = [comm.recv(prv, tag=5) for _ in messages]
+    for request in requests:
+        request.wait()
+    big.zero_()
+    assert_same(got[0], torch.arange(300_000, dtype=torch.float64) + prv)
+    expected = [make(prv, dtype, kind) for dtype in DTYPES for kind in KINDS]
+    for tensor, want in zip(got[1:-1], expected, strict=True):
+        assert_same(tensor, want)
+    assert got[-1]["rank"] == prv
+    assert_same(got[-1]["tensor"], make(prv, kind="strided"))
+
+
+def test_isend_to_self_and_on_two_tags(comm):
+    request = comm.isend(make(comm.rank), comm.rank, tag=9)
+    request.wait()
+    assert_same(comm.recv(comm.rank, tag=9), make(comm.rank))
+    nxt, prv = (comm.rank + 1) % comm.size, (comm.rank - 1) % comm.size
+    first = comm.isend(make(comm.rank, torch.int64), nxt, tag=1)
+    second = comm.isend(make(comm.rank, torch.float32), nxt, tag=2)
+    assert_same(comm.recv(prv, tag=2), make(prv, torch.float32))  # tags are separate queues
+    assert_same(comm.recv(prv, tag=1), make(prv, torch.int64))
+    first.wait()
+    second.wait()
 
 
 def test_recv_returns_a_new_tensor(comm):
@@ -175,8 +209,14 @@ def test_allreduce_numbers(comm):
     assert comm.allreduce(1j * comm.rank) == 1j * sum(ranks)
 
 
-def test_barrier(comm):
+def test_barrier_waits_for_the_slowest_rank(comm):
+    delay = 0.2
+    time.sleep(delay * comm.rank)  # the last rank reaches the barrier (size-1)·delay late
+    start = time.monotonic()
     comm.barrier()
+    waited = time.monotonic() - start
+    # every rank leaves the barrier only once the last one arrived
+    assert waited >= delay * (comm.size - 1 - comm.rank) - 0.05
 
 
 def test_split_even_odd_ordered_by_key(comm):
@@ -199,6 +239,8 @@ BAD_CALLS = {
     "send dest=-1": lambda c: c.send(1, dest=-1),
     "send dest float": lambda c: c.send(1, dest=0.0),
     "send tag=-1": lambda c: c.send(1, dest=0, tag=-1),
+    "isend dest=size": lambda c: c.isend(1, dest=c.size),
+    "isend tag too large": lambda c: c.isend(1, dest=0, tag=10**6),
     "recv source=size": lambda c: c.recv(source=c.size),
     "bcast root=size": lambda c: c.bcast(1, root=c.size),
     "gather root=-1": lambda c: c.gather(1, root=-1),

@@ -20,7 +20,7 @@ import sys
 sys.modules["ray"] = None  # as if ray were not installed
 from partime.pint import make_executor
 try:
-    make_executor("ray", workers=2).prepare(lambda x, t0, t1: x)
+    make_executor("ray", workers=2).prepare(lambda x, t0, t1: x, 1)
 except ImportError as err:
     print(err)
 """

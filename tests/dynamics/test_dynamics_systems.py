@@ -16,7 +16,7 @@ from partime.dynamics import (
     reference_solution,
 )
 
-# Independent formulas, written from SEEDS.md S1 (not from partime's code).
+# Independent formulas, written from the HiTS paper (not from partime's code).
 FORMULAS = {
     HarmonicOscillator: lambda s: np.stack([s[:, 1], -s[:, 0]], 1),
     Hyperbolic: lambda s: np.stack([-0.05 * s[:, 0], -(s[:, 1] - s[:, 0] ** 2)], 1),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import torch
 
@@ -28,7 +30,7 @@ def test_train_hits_saves_a_cross_validated_hierarchy(
     monkeypatch.setenv("PARTIME_CACHE", str(tmp_path / "cache"))
     out = tmp_path / "h.pt"
     argv = ["train", "hits", "hyperbolic", "--out", str(out), "--steps", "1,4", "--widths", "8"]
-    argv += ["--max-epochs", "30", "--n-train", "16", "--n-val", "4", "--batch-size", "8"]
+    argv += ["--epochs", "30", "--n-train", "16", "--n-val", "4", "--batch-size", "8"]
     argv += ["--val-every", "10", "--backend", "serial", "--no-progress", *extra]
     assert main(argv) == 0
     assert "cross-validated range" in capsys.readouterr().out
@@ -45,7 +47,7 @@ def test_train_hits_saves_a_cross_validated_hierarchy(
     ("extra", "message"),
     [
         (["--steps", "4,1"], "steps must be distinct positive integers"),
-        (["--max-epochs", "-1"], "max_epochs"),
+        (["--epochs", "-1"], "epochs"),
         (["--widths", "0"], "widths"),
         (["--lr-stages", "1,0"], "lr_stages must be positive"),
         (["--workers", "2"], "need --backend ray"),
@@ -62,13 +64,16 @@ def test_train_hits_bad_options(tmp_path, capsys, extra, message):
 def test_bench_hits_prints_the_table_next_to_the_paper(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("PARTIME_CACHE", str(tmp_path / "cache"))
     argv = ["bench", "hits", "--systems", "hyperbolic", "--steps", "1,4", "--widths", "8"]
-    argv += ["--max-epochs", "20", "--n-train", "16", "--n-val", "4", "--n-test", "4"]
+    argv += ["--epochs", "20", "--n-train", "16", "--n-val", "4", "--n-test", "4"]
     argv += ["--batch-size", "8", "--val-every", "10"]
     assert main(argv) == 0
     out = capsys.readouterr().out
     row = next(line for line in out.splitlines() if line.startswith("hyperbolic "))
     assert "5.1e-08" in row and "16/4/4" in row  # paper multiscale MSE; the sizes used
-    assert " yes |" in row or " NO |" in row
+    fields = re.match(r"hyperbolic\s+(\S+)\s+\(\s*\d+\)\s+(\S+)\s+(\S+)\s+\[.*?\]\s+(\S+)", row)
+    best, multiscale, ratio = (float(fields[i]) for i in (1, 2, 3))
+    assert 0 < multiscale and 0 < best and ratio == pytest.approx(multiscale / best, rel=1e-2)
+    assert fields[4] == ("yes" if multiscale < best else "NO")
 
 
 def test_train_hits_unknown_system(tmp_path, capsys):
@@ -82,15 +87,16 @@ def test_train_coarse_fits_a_parareal_coarse_that_solve_accepts(tmp_path, monkey
 
     monkeypatch.setenv("PARTIME_CACHE", str(tmp_path / "cache"))
     out = tmp_path / "vdp_coarse.pt"
-    argv = ["train", "coarse", "vdp", "--out", str(out), "--fine", "rk4:0.01", "--slice", "0.5"]
+    argv = ["train", "coarse", "vdp", "--out", str(out), "--fine", "rk4:0.01"]
+    argv += ["--slice-length", "0.5"]
     argv += [
         "--widths",
         "16,16",
         "--epochs",
         "200",
-        "--lbfgs",
+        "--lbfgs-steps",
         "25",
-        "--n-traj",
+        "--n-train",
         "8",
         "--n-val",
         "2",
@@ -110,10 +116,10 @@ def test_train_coarse_fits_a_parareal_coarse_that_solve_accepts(tmp_path, monkey
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        (["--slice", "0.505"], "not a whole number of data steps"),
-        (["--slice", "0.5", "--fine", "rk9:0.1"], "unknown propagator kind"),
-        (["--slice", "0.5", "--epochs", "0"], "epochs must be an integer >= 1"),
-        (["--slice", "0.5", "--stride", "0"], "need --stride, --n-traj and --n-val >= 1"),
+        (["--slice-length", "0.505"], "not a whole number of data steps"),
+        (["--slice-length", "0.5", "--fine", "rk9:0.1"], "unknown propagator kind"),
+        (["--slice-length", "0.5", "--epochs", "0"], "epochs must be an integer >= 1"),
+        (["--slice-length", "0.5", "--stride", "0"], "need stride, n_train and n_val >= 1"),
     ],
 )
 def test_train_coarse_bad_options(tmp_path, capsys, extra, message):

@@ -16,7 +16,7 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "hits_benchmark.py"
 def test_full_budget_preset_uses_the_paper_widths(tmp_path):
     out, figure = tmp_path / "h.pt", tmp_path / "h.png"
     cmd = [sys.executable, str(EXAMPLE), "--system", "hyperbolic", "--budget", "full"]
-    cmd += ["--stacked", "--max-epochs", "20", "--n-train", "32", "--n-val", "8"]
+    cmd += ["--stacked", "--epochs", "20", "--n-train", "32", "--n-val", "8"]
     cmd += ["--n-test", "4", "--steps", "1,4", "--out", str(out), "--plot", str(figure)]
     env = {**os.environ, "PARTIME_CACHE": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=240)

@@ -16,7 +16,7 @@ from partime.hits.ray_training import train_hierarchy_ray  # noqa: E402
 CONFIG = HierarchyConfig(
     steps=(1, 2, 4),
     widths=(8, 8),
-    train=FlowMapTrainConfig(max_epochs=30, batch_size=16, lr=3e-3, seed=3, val_every=10),
+    train=FlowMapTrainConfig(epochs=30, batch_size=16, lr=3e-3, seed=3, val_every=10),
 )
 
 
@@ -51,7 +51,7 @@ def test_ray_two_workers_equal_serial():
 
 
 def test_ray_bad_workers_fail_before_ray_starts():
-    with pytest.raises(ValueError, match="workers must be a positive integer"):
+    with pytest.raises(ValueError, match="workers must be None or a positive integer"):
         train_hierarchy_ray(_data(4, 0), 0.01, CONFIG, workers=0)
     assert not ray.is_initialized()
 
@@ -60,10 +60,10 @@ def test_train_hits_cli_on_ray(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("PARTIME_CACHE", str(tmp_path / "cache"))
     out = tmp_path / "h.pt"
     argv = ["train", "hits", "hyperbolic", "--out", str(out), "--steps", "1,2,4", "--widths", "8"]
-    argv += ["--max-epochs", "20", "--n-train", "16", "--n-val", "4", "--batch-size", "8"]
+    argv += ["--epochs", "20", "--n-train", "16", "--n-val", "4", "--batch-size", "8"]
     argv += ["--val-every", "10", "--backend", "ray", "--workers", "2", "--no-progress"]
     assert main(argv) == 0
-    assert "on 2 Ray worker(s)" in capsys.readouterr().out
+    assert "on Ray (2 workers)" in capsys.readouterr().out
     assert not ray.is_initialized()  # the CLI stops the Ray it started
     hierarchy = load_hierarchy(out, dim=2)
     assert hierarchy.steps == [1, 2, 4] and hierarchy.selected is not None

@@ -8,13 +8,14 @@ import pytest
 import torch
 
 from partime.hits import HierarchyConfig, train_hierarchy
+from partime.hits.config import init_model
 from partime.hits.stacked import StackedFlowMaps, train_stacked
-from partime.hits.training import init_model, train_one
+from partime.hits.training import train_one
 from partime.steppers.flow_training import FlowMapTrainConfig, training_windows
 from partime.steppers.neural import FlowMapMLP
 
 DT = 0.01
-TRAIN = FlowMapTrainConfig(max_epochs=120, batch_size=16, lr=3e-3, seed=3, val_every=40)
+TRAIN = FlowMapTrainConfig(epochs=120, batch_size=16, lr=3e-3, seed=3, val_every=40)
 BASE = HierarchyConfig((1, 2, 4), (12, 12), TRAIN, dtype="float64")
 
 
@@ -67,14 +68,14 @@ def test_stacked_equals_one_by_one(data, options):
 def test_early_stopped_models_are_frozen_and_histories_match(data):
     """With a loss_tol some models reach, each stops at the same epoch as alone, weights kept."""
     train, _ = data
-    cfg = dataclasses.replace(TRAIN, loss_tol=2e-4, max_epochs=200)
+    cfg = dataclasses.replace(TRAIN, loss_tol=2e-4, epochs=200)
     config = dataclasses.replace(BASE, train=cfg)
     alone = [train_one(i, train, None, config) for i in range(3)]
     models = [init_model(i, 2, config) for i in range(3)]
     windows = [training_windows(train, s, cfg.n_forward) for s in config.steps]
     together, histories = train_stacked(models, windows, cfg, [cfg.seed + i for i in range(3)])
     lengths = [len(h) for _, h in alone]
-    assert min(lengths) < cfg.max_epochs  # at least one model stopped early ...
+    assert min(lengths) < cfg.epochs  # at least one model stopped early ...
     assert [len(h) for h in histories] == lengths  # ... at the same epoch as when trained alone
     for (model, history), trained, stacked_history in zip(alone, together, histories, strict=True):
         assert stacked_history == pytest.approx(history, rel=1e-9, abs=1e-15)
@@ -86,7 +87,7 @@ def test_interrupted_stacked_training_resumes(data, tmp_path):
     train, val = data
     config = dataclasses.replace(BASE, stacked=True)
     straight = train_hierarchy(train, DT, config, val_data=val)
-    half = dataclasses.replace(config, train=dataclasses.replace(TRAIN, max_epochs=60))
+    half = dataclasses.replace(config, train=dataclasses.replace(TRAIN, epochs=60))
     train_hierarchy(train, DT, half, val_data=val, checkpoint_dir=tmp_path)  # "interrupted"
     assert [p.name for p in tmp_path.glob("stacked_*.pt")] == ["stacked_models00-01-02_lr0.pt"]
     resumed = train_hierarchy(train, DT, config, val_data=val, checkpoint_dir=tmp_path)

@@ -14,7 +14,7 @@ import torch
 from scipy.integrate import solve_ivp
 
 from partime.hits import Hierarchy, HierarchyConfig, load_hierarchy, train_hierarchy
-from partime.hits.training import chunk_trajectories
+from partime.hits.config import chunk_trajectories
 from partime.steppers.flow_training import FlowMapTrainConfig
 from partime.steppers.neural import FlowMapMLP
 
@@ -22,7 +22,7 @@ DT = 0.01
 CONFIG = HierarchyConfig(
     steps=(1, 2, 4),
     widths=(16, 16),
-    train=FlowMapTrainConfig(max_epochs=40, batch_size=24, lr=3e-3, seed=7, checkpoint_every=10),
+    train=FlowMapTrainConfig(epochs=40, batch_size=24, lr=3e-3, seed=7, checkpoint_every=10),
 )
 
 
@@ -103,7 +103,7 @@ def test_interrupted_hierarchy_training_resumes(tmp_path):
     data = tiny_data()
     straight = train_hierarchy(data, DT, CONFIG)
     short = HierarchyConfig(
-        CONFIG.steps, CONFIG.widths, FlowMapTrainConfig(**{**vars(CONFIG.train), "max_epochs": 20})
+        CONFIG.steps, CONFIG.widths, FlowMapTrainConfig(**{**vars(CONFIG.train), "epochs": 20})
     )
     train_hierarchy(data, DT, short, checkpoint_dir=tmp_path)  # "interrupted" half way
     assert len(list(tmp_path.glob("model*.pt"))) == 3
@@ -165,7 +165,7 @@ def test_pint_hierarchy_is_float64_and_scaled(tmp_path, monkeypatch):
     from partime.hits.workflow import train_pint_hierarchy
 
     monkeypatch.setenv("PARTIME_CACHE", str(tmp_path / "cache"))
-    train = FlowMapTrainConfig(max_epochs=3, batch_size=8, val_every=2)
+    train = FlowMapTrainConfig(epochs=3, batch_size=8, val_every=2)
     config = HierarchyConfig((1, 2), (8,), train, normalize=True)
     hierarchy = train_pint_hierarchy(config, n_train=2, n_val=1, system="hyperbolic")
     assert hierarchy.steps == [1, 2] and hierarchy.selected is None
@@ -177,12 +177,13 @@ def test_pint_hierarchy_is_float64_and_scaled(tmp_path, monkeypatch):
 def test_lr_stages_and_all_windows():
     import dataclasses
 
-    from partime.hits.training import stage_epochs, train_one
+    from partime.hits.config import stage_epochs
+    from partime.hits.training import train_one
 
     assert stage_epochs(40, 3) == [14, 13, 13]
     data = tiny_data()
     # Stage 1 of (1, 0.1) is the 20-epoch constant-rate run; stage 2 goes on from its model.
-    first = dataclasses.replace(CONFIG, train=dataclasses.replace(CONFIG.train, max_epochs=20))
+    first = dataclasses.replace(CONFIG, train=dataclasses.replace(CONFIG.train, epochs=20))
     _, history_a = train_one(0, data, None, first)
     model_b, history_b = train_one(0, data, None, dataclasses.replace(CONFIG, lr_stages=(1, 0.1)))
     assert len(history_b) == 40 and history_b[:20] == history_a

@@ -9,7 +9,7 @@ import torch
 from partime.dynamics import Lorenz
 from partime.dynamics.base import ComponentSystem
 from partime.integrators import ETDRK4, get_tableau, integrate
-from partime.integrators.fast import block_size, padded_rows
+from partime.integrators.inductor import block_size, padded_rows
 
 
 class Forced(ComponentSystem):

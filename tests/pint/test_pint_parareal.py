@@ -95,7 +95,7 @@ def test_neural_coarse_propagator_converges():
     x0s = torch.rand(32, 2, dtype=torch.float64) * 4 - 2
     data = fine.trajectory(x0s, 0.0, 4.0, save_every=10).transpose(0, 1).float()  # dt 0.1
     model = FlowMapMLP(2, widths=(32, 32))
-    train_flow_map(model, data, stride=1, max_epochs=300, batch_size=64, seed=0)
+    train_flow_map(model, data, stride=1, epochs=300, batch_size=64, seed=0)
     coarse = NeuralStepper(model, 0.1)
     x0 = torch.tensor([[2.0, 0.0], [1.0, 1.0]], dtype=torch.float64)
     times = slice_times(4.0, 10)

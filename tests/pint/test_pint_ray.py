@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 import torch
 
@@ -48,3 +50,33 @@ def test_ray_equals_vectorized_and_survives_a_killed_actor(ray_session):
     assert (result.states - ref.states).abs().max() <= 1e-12
     assert killed and after and after[0] != killed[0]  # the dead actor was replaced
     assert (faulty.states - ref.states).abs().max() <= 1e-12
+
+
+def _alive_actors() -> list:
+    from ray._private.state import actors  # the GCS actor table; needs no dashboard
+
+    return [a for a in actors().values() if a["State"] == "ALIVE"]
+
+
+def test_a_solve_that_raises_leaves_no_ray_actor_alive(ray_session, tmp_path):
+    from partime.pint.config import SolveConfig
+    from partime.pint.solve import solve
+    from partime.steppers import FlowMapMLP, NeuralStepper
+
+    broken = FlowMapMLP(2, widths=(4,)).double()
+    with torch.no_grad():
+        for p in broken.parameters():
+            p.fill_(float("nan"))  # the fine solves return NaN: the driver raises mid-solve
+    NeuralStepper(broken, 0.125).save(tmp_path / "nan.pt")
+    NeuralStepper(FlowMapMLP(2, widths=(4,)).double(), 0.25).save(tmp_path / "coarse.pt")
+    fine, coarse = f"neural:{tmp_path / 'nan.pt'}", f"neural:{tmp_path / 'coarse.pt'}"
+    config = SolveConfig("none", 1.0, 4, fine, coarse, x0=(1.0, 0.0), backend="ray",
+                         workers=2, progress=False)  # fmt: skip
+    with pytest.raises(FloatingPointError, match="the fine solve of slice"):
+        solve(config)  # raised on the driver once the actors' fine solves came back
+    assert ray.is_initialized()  # the caller's Ray is left running, its actors are not
+    for _ in range(100):
+        if not _alive_actors():
+            break
+        time.sleep(0.1)
+    assert _alive_actors() == []

@@ -74,14 +74,14 @@ def test_windows_take_frame_zero_and_multiples_of_stride(data):
 
 def test_training_lowers_loss_tenfold(data):
     model = _model()
-    hist = train_flow_map(model, data, 4, max_epochs=300, batch_size=32, lr=3e-3)
+    hist = train_flow_map(model, data, 4, epochs=300, batch_size=32, lr=3e-3)
     assert hist[-1] < hist[0] / 10
     win = training_windows(data, 4, 5)
     assert multi_step_loss(model, win).item() < hist[0] / 10
 
 
 def test_training_stops_at_loss_tol(data):
-    hist = train_flow_map(_model(), data, 1, max_epochs=500, loss_tol=1.0)
+    hist = train_flow_map(_model(), data, 1, epochs=500, loss_tol=1.0)
     assert len(hist) == 1 and hist[0] <= 1.0
 
 
@@ -129,24 +129,24 @@ def test_save_load_roundtrip_and_bad_files(tmp_path, data):
 def test_interrupted_training_resumes_identically(tmp_path, data):
     opts = {"batch_size": 16, "checkpoint_every": 20, "seed": 3}
     straight = _model()
-    hist = train_flow_map(straight, data, 2, max_epochs=60, **opts)
+    hist = train_flow_map(straight, data, 2, epochs=60, **opts)
     resumed = _model()
     ckpt = tmp_path / "ckpt.pt"
-    train_flow_map(resumed, data, 2, max_epochs=40, checkpoint=ckpt, **opts)  # "interrupted"
-    hist2 = train_flow_map(resumed, data, 2, max_epochs=60, checkpoint=ckpt, **opts)
+    train_flow_map(resumed, data, 2, epochs=40, checkpoint=ckpt, **opts)  # "interrupted"
+    hist2 = train_flow_map(resumed, data, 2, epochs=60, checkpoint=ckpt, **opts)
     assert hist2 == hist
     for a, b in zip(straight.parameters(), resumed.parameters(), strict=True):
         assert torch.equal(a, b)
     with pytest.raises(ValueError, match="other options"):
-        train_flow_map(_model(), data, 4, max_epochs=60, checkpoint=ckpt, **opts)
+        train_flow_map(_model(), data, 4, epochs=60, checkpoint=ckpt, **opts)
     tanh = FlowMapMLP(2, (32, 32), activation="tanh")  # same shapes, other architecture
     with pytest.raises(ValueError, match="other options.*activation='tanh'"):
-        train_flow_map(tanh, data, 2, max_epochs=60, checkpoint=ckpt, **opts)
+        train_flow_map(tanh, data, 2, epochs=60, checkpoint=ckpt, **opts)
 
 
 def test_validation_keeps_best_model(data):
     model = _model()
-    train_flow_map(model, data[:48], 2, max_epochs=50, val_data=data[48:], val_every=10)
+    train_flow_map(model, data[:48], 2, epochs=50, val_data=data[48:], val_every=10)
     # the kept model is at least as good on validation as the initial one
     win = training_windows(data[48:], 2, 5)
     assert multi_step_loss(model, win).item() <= multi_step_loss(_model(), win).item()
@@ -161,7 +161,7 @@ def test_normalized_model_scales_from_data_and_round_trips(tmp_path, data):
     assert torch.allclose(scaled(x), x + scaled.net(x))  # identity scaling before training
     with pytest.raises(ValueError, match="normalize=True"):
         plain.set_scaling(big)
-    options = {"max_epochs": 300, "batch_size": 32, "lr": 3e-3}
+    options = {"epochs": 300, "batch_size": 32, "lr": 3e-3}
     train_flow_map(plain, big, 4, **options)
     train_flow_map(scaled, big, 4, **options)
     win = training_windows(big, 4, 5).double()

@@ -1,4 +1,4 @@
-"""``mpi`` / ``torch`` executor: each rank owns a contiguous block of slices (see vectorized.py).
+"""``mpi`` / ``torch`` executor: each rank owns a contiguous block of slices.
 
 The correction sweep is pipelined rank to rank (each rank receives its incoming start state
 from rank-1 and sends its outgoing one to rank+1); only the residual is reduced every
@@ -20,6 +20,7 @@ class CommExecutor(VectorizedExecutor):
     """Parareal over the ranks of ``comm``; the fine solves of a rank's slices are one batch."""
 
     def __init__(self, comm: Comm, allow_idle: bool = False) -> None:
+        super().__init__()
         self.comm = comm
         self.allow_idle = allow_idle
 
@@ -39,6 +40,9 @@ class CommExecutor(VectorizedExecutor):
 
     def max(self, value: float) -> float:
         return float(self.comm.allreduce(float(value), op="max"))
+
+    def total(self, value: float) -> float:
+        return float(self.comm.allreduce(float(value), op="sum"))
 
     def gather(self, x: Tensor) -> Tensor | None:
         parts = self.comm.gather(x, root=0)

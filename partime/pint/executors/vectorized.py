@@ -1,22 +1,7 @@
-"""The executor surface parareal runs on, and its one-process implementation ``vectorized``.
+"""``vectorized``: all slices in this process, each fine pass ONE batched propagator call.
 
-Executor API (what ``parareal`` calls; every method is collective over the executor's ranks):
-
-- ``rank``, ``size``, ``is_root``, ``allow_idle`` (may a rank own no slice?).
-- ``local_slices(n_slices) -> range``: the contiguous block of slices this rank owns. Pure.
-- ``fine(prop, x, t0, t1, save_every=None) -> Tensor``: ``x`` (m, batch, dim) start states of
-  m slices with per-slice times ``t0``/``t1`` (m,); returns end states (m, batch, dim), or with
-  ``save_every`` the saved fine states (m, n_save+1, batch, dim).
-- ``sweep(step, starts, local, first)``: the sequential correction sweep, in place on this
-  rank's ``starts`` (n_local+1, batch, dim): take the incoming start state from the previous
-  rank when this rank's block begins after slice ``first`` (the first slice whose end is
-  recomputed), set ``starts[j+1] = step(j, starts[j])`` for local slices j from there on,
-  and pass ``starts[-1]`` on to the next rank. Pipelined: each rank talks only to its
-  neighbours, nothing is gathered.
-- ``max(value) -> float``: maximum over ranks. ``gather(x) -> Tensor | None``: concatenation
-  over ranks along dim 0 on the root, None elsewhere (used once, at the end).
-- ``prepare(fine)``: start what the fine solves need (actors, …) before the solve is timed.
-- ``close()``: release workers.
+The base of the other executors: ``comm`` replaces the neighbour exchange and the reductions,
+``ray`` the fine pass. The contract is ``partime.pint.executors.base.Executor``.
 """
 
 from __future__ import annotations
@@ -47,12 +32,33 @@ def join_slices(saved: Tensor) -> Tensor:
     return torch.cat([saved[:, :-1].flatten(0, 1), saved[-1, -1:]])
 
 
+def has_static_shapes(prop: Callable) -> bool:
+    """True for propagators running compiled kernels built per batch shape."""
+    return bool(getattr(prop, "static_shapes", False))
+
+
+def padded(rows: int, x: Tensor, t0: Tensor, t1: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """``x``, ``t0``, ``t1`` with their first slice repeated in front up to ``rows`` slices:
+    a compiled fine pass keeps one batch shape (one kernel) as parareal's frontier moves."""
+    pad = rows - len(x)
+    if pad <= 0:
+        return x, t0, t1
+    return (
+        torch.cat([x[:1].expand(pad, *x.shape[1:]), x]),
+        torch.cat([t0[:1].expand(pad), t0]),
+        torch.cat([t1[:1].expand(pad), t1]),
+    )
+
+
 class VectorizedExecutor:
     """All slices in this process; each fine pass is ONE batched propagator call."""
 
     rank = 0
     size = 1
     allow_idle = False
+
+    def __init__(self) -> None:
+        self.n_local = 0
 
     @property
     def is_root(self) -> bool:
@@ -62,8 +68,19 @@ class VectorizedExecutor:
         lo, hi = self.rank * n_slices // self.size, (self.rank + 1) * n_slices // self.size
         return range(lo, hi)
 
+    def prepare(self, fine: Callable, n_local: int) -> None:
+        self.n_local = n_local
+
     def fine(
         self, prop: Callable, x: Tensor, t0: Tensor, t1: Tensor, save_every: int | None = None
+    ) -> Tensor:
+        m = len(x)
+        if has_static_shapes(prop):
+            x, t0, t1 = padded(self.n_local, x, t0, t1)
+        return self._fine_pass(prop, x, t0, t1, save_every)[len(x) - m :]
+
+    def _fine_pass(
+        self, prop: Callable, x: Tensor, t0: Tensor, t1: Tensor, save_every: int | None
     ) -> Tensor:
         return fine_batched(prop, x, t0, t1, save_every)
 
@@ -88,11 +105,11 @@ class VectorizedExecutor:
     def max(self, value: float) -> float:
         return float(value)
 
+    def total(self, value: float) -> float:
+        return float(value)
+
     def gather(self, x: Tensor) -> Tensor | None:
         return x
-
-    def prepare(self, fine: Callable) -> None:
-        """Nothing to start: fine solves run in this process."""
 
     def close(self) -> None:
         """Nothing to release in one process."""

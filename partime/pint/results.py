@@ -11,7 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from partime.pint.solve import SolveReport
+from partime.io.atomic import atomic_write_with
+from partime.pint.report import SolveReport
 
 
 def _finite_or_none(value: Any) -> Any:
@@ -34,7 +35,7 @@ def summary_json(report: SolveReport) -> str:
 def write_results(path: str | os.PathLike, report: SolveReport) -> Path:
     """Write ``report`` (root rank) to ``path`` (.npz): ``times`` (N+1,), ``x0`` (batch, dim),
     ``states`` and, when compared, ``serial_states`` (N+1, batch, dim), ``residuals`` (K,),
-    ``dense_times``/``dense_states`` (the plotted fine solution, when plotted), and JSON
+    ``dense_times``/``dense_states`` (the fine solution, when computed), and JSON
     strings ``config`` and ``summary``."""
     if report.states is None:
         raise ValueError("only the root rank holds the solution; write results there")
@@ -42,19 +43,16 @@ def write_results(path: str | os.PathLike, report: SolveReport) -> Path:
         "times": report.times.numpy(),
         "x0": report.x0.numpy(),
         "states": report.states.numpy(),
-        "residuals": np.asarray(report.residuals, dtype=np.float64),
+        "residuals": np.asarray(report.result.residuals, dtype=np.float64),
         "config": np.asarray(json.dumps(asdict(report.config))),
         "summary": np.asarray(summary_json(report)),
     }
-    if report.serial_states is not None:
-        arrays["serial_states"] = report.serial_states.numpy()
+    if report.serial is not None:
+        arrays["serial_states"] = report.serial.states.numpy()
     if report.dense is not None:
         arrays["dense_times"], arrays["dense_states"] = (a.numpy() for a in report.dense)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("wb") as handle:  # a file handle keeps numpy from appending ".npz"
-        np.savez_compressed(handle, **arrays)
-    return path
+    # a file handle keeps numpy from appending ".npz"
+    return atomic_write_with(lambda handle: np.savez_compressed(handle, **arrays), path)
 
 
 def read_results(path: str | os.PathLike) -> dict[str, Any]:

@@ -1,0 +1,195 @@
+"""C source of a fused Runge–Kutta kernel for a ComponentSystem, a tableau and a dtype.
+
+The right-hand side comes from ``translate``; around it the kernel keeps ``LANES`` rows per
+vector register and a few vectors at a time (instruction-level parallelism), takes every RK
+stage in the eager order (``x + (dt * a_ij) * k_j`` per nonzero weight) and all steps in
+registers, and stores the states it is asked to save.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from partime.dynamics.base import ComponentSystem
+from partime.integrators.tableaus import ButcherTableau
+from partime.integrators.translate import KernelUnsupportedError, rhs_source, trace_components
+
+# One AVX-512 register; the compiler splits wider-than-native vectors on narrower units.
+LANE_BYTES = 64
+C_TYPES = {torch.float64: "double", torch.float32: "float"}
+
+
+@dataclass(frozen=True)
+class KernelSource:
+    """C source of ``partime_rk`` (see ``kernel_source``) and what the caller needs to know."""
+
+    code: str
+    rows_per_group: int  # rows one pass of the step loop advances (padding granule)
+    ops: int  # traced operations per right-hand-side evaluation
+
+
+def vectors_per_group(dim: int) -> int:
+    """Independent vectors stepped together (measured on Lorenz, dim 3: 3 of 8 lanes)."""
+    return max(1, min(4, 9 // dim))
+
+
+def _step_source(tableau: ButcherTableau, dim: int) -> tuple[str, list[str], list[str]]:
+    """(body of ``rk_step``, C expressions of its alpha = dt*a_ij|b_j and stage time offsets)."""
+    alphas: list[str] = []
+    lines = [f"    V k[{tableau.stages}][DIM];", "    V xi[DIM];"]
+
+    def combine(into: str, weights: tuple[float, ...]) -> None:
+        # x + (dt*w_j) * k_j, one weight at a time in the eager order (zero weights skipped)
+        source = "x"
+        for j, w in enumerate(weights):
+            if w != 0.0:
+                alphas.append(f"(T)(dt * {float(w).hex()})")
+                index = len(alphas) - 1
+                for c in range(dim):
+                    lines.append(f"    {into}[{c}] = {source}[{c}] + alpha[{index}] * k[{j}][{c}];")
+                source = into
+        if source == "x" and into != "x":
+            lines.extend(f"    {into}[{c}] = x[{c}];" for c in range(dim))
+
+    offsets = []
+    for i, (row, c_i) in enumerate(zip(tableau.a, tableau.c, strict=True)):
+        offsets.append(f"dt * {float(c_i).hex()}" if c_i else "0.0")
+        if i == 0:
+            lines.append("    rhs(t, x, k[0]);")
+            continue
+        combine("xi", row)
+        time = f"t + offset[{i}]" if c_i else "t"
+        lines.append(f"    rhs({time}, xi, k[{i}]);")
+    combine("x", tableau.b)
+    return "\n".join(lines), alphas, offsets
+
+
+def kernel_source(
+    system: ComponentSystem, tableau: ButcherTableau, dtype: torch.dtype
+) -> KernelSource:
+    """The C source of ``partime_rk`` for ``system`` stepped by ``tableau`` in ``dtype``.
+
+    ``partime_rk(x, out, t0, t0_stride, dt, n_steps, save_every, rows, g0, g1)`` advances the
+    rows of groups g0..g1-1 of ``x`` (rows, dim) by ``n_steps`` steps from per-row times
+    ``t0[r * t0_stride]`` (float64), writing the end states (rows, dim) to ``out``, or with
+    ``save_every = s > 0`` the states at steps 0, s, 2s, ... (n_steps // s + 1, rows, dim).
+    """
+    if dtype not in C_TYPES:
+        raise KernelUnsupportedError(f"dtype {dtype}")
+    dim = system.dim
+    helpers, rhs, ops = rhs_source(trace_components(system), dim, dtype)
+    step, alphas, offsets = _step_source(tableau, dim)
+    lanes = LANE_BYTES // dtype.itemsize
+    vectors = vectors_per_group(dim)
+    # A group of a small batch steps one vector, not the empty ones (every vector runs the same
+    # statements, so a row's result does not depend on the loop); two loops compile faster
+    # than one per count.
+    loops = "\n".join(
+        _STEP_LOOP.format(
+            condition="active == 1" if active == 1 else "active > 1",
+            steps="\n".join(
+                f"                rk_step(tv[{u}] + ti, s[{u}], alpha, offset);"
+                for u in range(active)
+            ),
+        )
+        for active in sorted({1, vectors})
+    )
+    # The class, not repr(system): a default repr holds an address that differs per process.
+    title = f"{type(system).__module__}.{type(system).__qualname__}, {tableau.name}, {dtype}"
+    time_to_state = (
+        "#define TIME_TO_STATE(v) (v)"
+        if dtype == torch.float64
+        else "#define TIME_TO_STATE(v) __builtin_convertvector((v), V)"
+    )
+    code = _TEMPLATE.format(
+        title=title,
+        ctype=C_TYPES[dtype],
+        lanes=lanes,
+        dim=dim,
+        vectors=vectors,
+        lane_bytes=LANE_BYTES,
+        time_bytes=8 * lanes,
+        time_to_state=time_to_state,
+        helpers=helpers,
+        rhs=rhs,
+        step=step,
+        alphas=", ".join(alphas) or "0",
+        offsets=", ".join(offsets),
+        loops=loops,
+    )
+    return KernelSource(code=code, rows_per_group=lanes * vectors, ops=max(ops, 1))
+
+
+_STEP_LOOP = """\
+        if ({condition})
+            for (int64_t i = 0; i < n_steps; i++) {{
+                const double ti = (double)i * dt;
+{steps}
+                if (save_every && --until_save == 0) {{
+                    until_save = save_every;
+                    store(out + ((i + 1) / save_every) * rows * DIM, s, first, rows);
+                }}
+            }}"""
+
+_TEMPLATE = """\
+/* partime RK kernel: {title} */
+#include <stdint.h>
+#include <math.h>
+
+typedef {ctype} T;
+#define LANES {lanes}
+#define DIM {dim}
+#define VECTORS {vectors}
+typedef T V __attribute__((vector_size({lane_bytes})));
+typedef double TV __attribute__((vector_size({time_bytes})));
+#define INLINE static inline __attribute__((always_inline))
+{time_to_state}
+
+{helpers}
+
+INLINE void rhs(TV t, const V* restrict x, V* restrict dx) {{
+    (void)t;
+{rhs}
+}}
+
+INLINE void rk_step(TV t, V* restrict x, const T* restrict alpha, const double* restrict offset) {{
+    (void)offset;
+{step}
+}}
+
+INLINE void store(T* restrict out, V s[VECTORS][DIM], int64_t first, int64_t rows) {{
+    for (int u = 0; u < VECTORS; u++)
+        for (int l = 0; l < LANES; l++) {{
+            const int64_t r = first + u * LANES + l;
+            if (r < rows)
+                for (int c = 0; c < DIM; c++) out[r * DIM + c] = s[u][c][l];
+        }}
+}}
+
+void partime_rk(const T* restrict x, T* restrict out, const double* restrict t0,
+                int64_t t0_stride, double dt, int64_t n_steps, int64_t save_every, int64_t rows,
+                int64_t group_begin, int64_t group_end) {{
+    const T alpha[] = {{{alphas}}};
+    const double offset[] = {{{offsets}}};
+    for (int64_t g = group_begin; g < group_end; g++) {{
+        V s[VECTORS][DIM];
+        TV tv[VECTORS];
+        const int64_t first = g * VECTORS * LANES;
+        for (int u = 0; u < VECTORS; u++)
+            for (int l = 0; l < LANES; l++) {{
+                int64_t r = first + u * LANES + l;
+                if (r >= rows) r = rows - 1;  /* padding lanes repeat the last row */
+                for (int c = 0; c < DIM; c++) s[u][c][l] = x[r * DIM + c];
+                tv[u][l] = t0[r * t0_stride];
+            }}
+        const int64_t left = (rows - first + LANES - 1) / LANES;
+        const int active = left < VECTORS ? (int)left : VECTORS;  /* vectors with rows */
+        if (save_every) store(out, s, first, rows);
+        int64_t until_save = save_every;
+{loops}
+        if (!save_every) store(out, s, first, rows);
+    }}
+}}
+"""
