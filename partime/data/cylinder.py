@@ -75,7 +75,9 @@ class CylinderConfig:
         if not (self.diameter < centre < self.nx - 3 * self.diameter):
             raise ValueError(f"upstream={self.upstream} puts the cylinder outside the domain")
         if not 0 <= self.sponge < min(self.ny // 4, self.nx // 4):
-            raise ValueError(f"sponge must be in [0, {min(self.ny, self.nx) // 4}), got {self.sponge}")
+            raise ValueError(
+                f"sponge must be in [0, {min(self.ny, self.nx) // 4}), got {self.sponge}"
+            )
         if self.dtype not in ("float32", "float64"):
             raise ValueError(f"dtype must be float32 or float64, got {self.dtype!r}")
 

@@ -168,8 +168,8 @@ class LatticeFlow:
         self._far_field = self.f.clone()
         self._damping = torch.zeros(lattice.ny, lattice.nx) if damping is None else damping
         self._damping = self._damping.to(device=self.device, dtype=dtype)
-        # Collision is ~20 elementwise passes over f; inductor fuses them into one (6x faster
-        # on one CPU thread). Streaming stays an eager gather (inductor's indirect loads are slower).
+        # Collision is ~20 elementwise passes over f; inductor fuses them into one (6x faster on
+        # one CPU thread). Streaming stays an eager gather (inductor's indirect loads are slower).
         self._collide = torch.compile(collide, dynamic=False) if compile else collide
 
     def kick(self, velocity: float, center: tuple[float, float], width: float) -> None:
