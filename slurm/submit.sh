@@ -10,7 +10,8 @@ usage() {
 Usage: slurm/submit.sh TEMPLATE [--ntasks N] [--nodes N] [--time T] [--partition P] [--wait]
                        [-- SBATCH_OPTIONS...]
 
-TEMPLATE: solve | train-hits | gpu | ray (slurm/TEMPLATE.sbatch) or a path to an sbatch file.
+TEMPLATE: solve | train-hits | train-layerpar | gpu | ray (slurm/TEMPLATE.sbatch) or a path
+to an sbatch file.
 Checks the counts and the template's PARTIME_* variables (it runs the template with
 PARTIME_CHECK_ONLY=1), then calls sbatch; a bad value fails here, before anything is queued.
 Options not given keep the template's #SBATCH values.
@@ -32,7 +33,7 @@ case "$1" in
     *) template="$PARTIME_HOME/slurm/$1.sbatch" ;;
 esac
 shift
-[[ -f "$template" ]] || die "no template '$template' (solve, train-hits, gpu, ray or a path)"
+[[ -f "$template" ]] || die "no template '$template' (solve, train-hits, train-layerpar, gpu, ray or a path)"
 
 sbatch_args=()
 ntasks=""

@@ -13,6 +13,7 @@ BENCHMARKS = {
     "hits": "partime.bench.hits",
     "mgopt": "partime.bench.mgopt",
     "nets": "partime.bench.nets",
+    "layerpar": "partime.bench.layerpar",
 }
 
 

@@ -7,22 +7,32 @@ import importlib
 import os
 import sys
 
-# Each module defines ``register(subparsers)`` which adds its parser and sets ``func``.
-SUBCOMMAND_MODULES = (
-    "partime.cli.info",
-    "partime.cli.bench",
-    "partime.cli.solve",
-    "partime.cli.train",
-    "partime.cli.convergence_test",
-    "partime.cli.manifest",
-)
+from partime.cli.commands import summary
+
+# command -> module defining ``register(subparsers)``, which adds the command's parser and
+# sets ``func``; its docstring's first line is the command's summary.
+SUBCOMMAND_MODULES = {
+    "info": "partime.cli.info",
+    "bench": "partime.cli.bench",
+    "solve": "partime.cli.solve",
+    "train": "partime.cli.train",
+    "convergence-test": "partime.cli.convergence_test",
+    "manifest": "partime.cli.manifest",
+}
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The ``partime`` parser. Given ``argv``, only the command it names is imported (the
+    others get a summary read from their source): a command starts in a fraction of the
+    time it would take to import every command's libraries."""
     parser = argparse.ArgumentParser(prog="partime", description=__doc__)
     subparsers = parser.add_subparsers(dest="command", required=True)
-    for name in SUBCOMMAND_MODULES:
-        importlib.import_module(name).register(subparsers)
+    chosen = next((a for a in argv if a in SUBCOMMAND_MODULES), None) if argv else None
+    for name, module_name in SUBCOMMAND_MODULES.items():
+        if chosen in (None, name):
+            importlib.import_module(module_name).register(subparsers)
+        else:
+            subparsers.add_parser(name, help=summary(module_name))
     return parser
 
 
@@ -32,7 +42,8 @@ USER_ERRORS = {ValueError: 2, FileNotFoundError: 2, FloatingPointError: 1}
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser(argv).parse_args(argv)
     try:
         return int(args.func(args) or 0)
     except tuple(USER_ERRORS) as err:

@@ -1,6 +1,7 @@
 """What ``partime train cnet|lmresnet|resnet`` share: data and training options generated from
 ``DataConfig`` and ``TrainConfig``, then load -> build -> ``fit`` (data-parallel under
-mpiexec/torchrun) -> model file on rank 0 -> summary line."""
+mpiexec/torchrun/Ray, or layer-parallel with ``--layer-parallel``) -> model file on rank 0 ->
+summary line."""
 
 from __future__ import annotations
 
@@ -20,37 +21,90 @@ def add_training_arguments(
     parser: argparse.ArgumentParser, model_config: type, train_defaults: dict | None = None
 ) -> None:
     """The model's options (``model_config`` fields), then data, training and output options."""
+    from partime.comm import RUN_BACKENDS
     from partime.data import DataConfig
+    from partime.layerpar.strategy import LayerParallelConfig
     from partime.train import TrainConfig
 
     add_options(parser.add_argument_group("model"), model_config, exclude=DATA_DECIDES)
     add_options(parser.add_argument_group("data"), DataConfig)
     training = parser.add_argument_group("training")
     add_options(training, TrainConfig, defaults=train_defaults)
+    add_options(parser.add_argument_group("layer parallel"), LayerParallelConfig)
     out = parser.add_argument_group("output and launch")
     out.add_argument("--out", required=True, help="model file (rebuilt by `partime manifest`)")
     out.add_argument("--json", action="store_true", help="one JSON summary line on stdout")
     out.add_argument("--no-progress", action="store_true", help="no progress bar")
     out.add_argument(
-        "--backend", default="auto", choices=("auto", "serial", "mpi", "torch"),
-        help="communication of the data-parallel ranks (auto: from the launcher)",
+        "--backend", default="auto", choices=RUN_BACKENDS,
+        help="communication of the ranks (auto: from the launcher; ray: --workers actors)",
     )  # fmt: skip
+    out.add_argument("--workers", type=int, default=None, help="Ray actors (--backend ray)")
+    out.add_argument("--address", default=None, help="Ray cluster HOST:PORT (default: local)")
     out.add_argument("--threads", type=int, default=1, help="torch threads per rank (default: 1)")
 
 
 def run_training(
     args: argparse.Namespace, family: str, model_class: type[nn.Module], model_config: type
 ) -> int:
-    """Validate everything, load the data, build ``model_class(config)`` and train it; rank 0
-    writes the best-on-validation model to ``--out`` and prints the summary."""
+    """Validate everything, load the data, build ``model_class(config)`` and train it (on
+    this launch's ranks, or on ``--workers`` Ray actors); rank 0 writes the best-on-validation
+    model to ``--out`` and prints the summary."""
+    from partime.comm import from_env
+    from partime.comm.ray_spmd import run_spmd
+    from partime.layerpar.strategy import LayerParallelConfig
+
+    layer = config_from_args(LayerParallelConfig, args)
+    if args.backend == "ray":
+        if args.workers is None:
+            raise ValueError("--backend ray needs --workers N (the number of Ray actors)")
+        if layer.layer_parallel:
+            layer.check(args.workers, _train_config(args))
+        summaries = run_spmd(
+            train_on_ranks,
+            args.workers,
+            args,
+            family,
+            model_class,
+            model_config,
+            address=args.address,
+            num_threads=args.threads,
+        )
+        summary = summaries[0]
+    else:
+        comm = from_env(args.backend, num_threads=args.threads)
+        summary = train_on_ranks(comm, args, family, model_class, model_config)
+        if comm.rank != 0:
+            return 0
+    if args.json:
+        print(json.dumps(summary), flush=True)
+    else:
+        print(_sentence(summary), flush=True)
+    return 0
+
+
+def _train_config(args: argparse.Namespace):
+    from partime.train import TrainConfig
+
+    return config_from_args(TrainConfig, args)
+
+
+def train_on_ranks(
+    comm, args: argparse.Namespace, family: str, model_class: type[nn.Module], model_config: type
+) -> dict | None:
+    """The SPMD body (every rank of ``comm``): returns the summary on rank 0, None elsewhere."""
     import torch
 
-    from partime.comm import abort_on_exception, from_env
+    from partime.comm import abort_on_exception
     from partime.data import DataConfig, load_classification
-    from partime.train import TrainConfig, fit
+    from partime.layerpar.strategy import LayerParallelConfig, layer_parallel_training
+    from partime.train import fit
     from partime.train.model_file import save_model
 
-    train = config_from_args(TrainConfig, args)
+    train = _train_config(args)
+    layer = config_from_args(LayerParallelConfig, args)
+    if layer.layer_parallel:
+        layer.check(comm.size, train)  # before any message
     data_config = config_from_args(DataConfig, args)
     data = load_classification(data_config, dtype=train.torch_dtype)
     config = config_from_args(
@@ -60,24 +114,28 @@ def run_training(
         raise ValueError(f"--refine-at: a {family} cannot be refined (cnet can)")
     torch.manual_seed(train.seed)
     model = model_class(config)
-    comm = from_env(args.backend, num_threads=args.threads)
     with abort_on_exception(comm):
+        fit_comm, step = comm, None
+        if layer.layer_parallel:
+            model, fit_comm, step, train = layer_parallel_training(model, comm, layer, train)
         result = fit(model, data.train, data.val if len(data.val[1]) else None,
-                     data.test if len(data.test[1]) else None, train, comm=comm,
+                     data.test if len(data.test[1]) else None, train, comm=fit_comm, step=step,
                      progress=not args.no_progress)  # fmt: skip
+        best = result.best_model
+        if layer.layer_parallel:  # the whole network, gathered from its stages
+            state = best.state_dict()
+            best = best.serial_model
+            best.load_state_dict(state)
         if comm.rank != 0:
-            return 0
+            return None
         summary = {"family": family, **data.describe(), **result.summary, "out": args.out}
-        if hasattr(result.best_model, "ks"):  # LM-ResNet's learned multistep coefficients
-            summary["ks"] = result.best_model.ks
+        summary |= {"ranks": comm.size, "layer_parallel": dataclasses.asdict(layer)}
+        if hasattr(best, "ks"):  # LM-ResNet's learned multistep coefficients
+            summary["ks"] = best.ks
         metadata = {"family": family, "data": dataclasses.asdict(data_config)}
         metadata |= {"mean": data.mean.tolist(), "std": data.std.tolist(), "summary": summary}
-        save_model(args.out, result.best_model, metadata)
-    if args.json:
-        print(json.dumps(summary), flush=True)
-    else:
-        print(_sentence(summary), flush=True)
-    return 0
+        save_model(args.out, best, metadata)
+    return summary
 
 
 def _sentence(summary: dict) -> str:

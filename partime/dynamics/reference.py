@@ -6,7 +6,6 @@ from collections.abc import Callable
 
 import numpy as np
 import torch
-from scipy.integrate import solve_ivp
 from torch import Tensor
 
 from partime.dynamics.base import ComponentSystem, VectorField
@@ -66,6 +65,9 @@ def reference_solution(
     if times.size == 1:
         ys = y0[:, None]
     else:
+        # imported here: scipy.integrate costs ~0.5 s, which every partime command would pay
+        from scipy.integrate import solve_ivp
+
         sol = solve_ivp(
             _numpy_rhs(f, batch),
             (times[0], times[-1]),

@@ -5,7 +5,7 @@ replicas hold the same weights), then — after all shards of step k are on disk
 rank points ``latest.json`` at k and removes older shards. A run killed at any moment leaves
 the shards that ``latest.json`` names complete, so resuming from them gives what an
 uninterrupted run gives. A shard holds the stage's parameters and buffers (serial names),
-its optimizer state, the step counter keying dropout, and the caller's ``extra``.
+its optimizer state, torch's RNG state (which keys dropout) and the caller's ``extra``.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ class ShardCheckpoint:
                 "bounds": self.lp.partition.bounds,
                 "state": self.lp.local_state_dict(),
                 "optimizer": optimizer.state_dict(),
-                "keyed_steps": self.lp.steps,
+                "rng": torch.get_rng_state(),  # draws each step's dropout key
                 "extra": extra,
             }
             atomic_save(shard, self._shard(step))
@@ -85,5 +85,5 @@ class ShardCheckpoint:
             )
         self.lp.load_local_state_dict(shard["state"])
         optimizer.load_state_dict(shard["optimizer"])
-        self.lp.steps = shard["keyed_steps"]
+        torch.set_rng_state(shard["rng"])
         return step, shard["extra"]

@@ -17,6 +17,7 @@ The serial reference with the same definition is this class on one rank (``Seria
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Iterator
 
 import torch
@@ -33,7 +34,13 @@ from partime.layerpar.pipeline import (
     split_batch,
 )
 from partime.layerpar.schedule import FORWARD, check_schedule_args, make_schedule
-from partime.layerpar.units import depth_units, unit_buffers, unit_parameters
+from partime.layerpar.units import (
+    depth_cuts,
+    depth_units,
+    next_step_key,
+    unit_buffers,
+    unit_parameters,
+)
 
 
 class LayerParallel(nn.Module):
@@ -55,14 +62,18 @@ class LayerParallel(nn.Module):
         check_schedule_args(schedule, stages, micro_batches)
         units = depth_units(model)
         if partition is None:
-            partition = DepthPartition.balanced([u.cost for u in units], stages)
+            partition = DepthPartition.balanced([u.cost for u in units], stages, depth_cuts(units))
         if (partition.n_ranks, partition.n_units) != (stages, len(units)):
             raise ValueError(
                 f"the partition covers {partition.n_units} units on {partition.n_ranks} ranks, "
                 f"but the model has {len(units)} units and the pipeline {stages} ranks"
             )
+        inside = sorted(set(partition.bounds[1:-1]) - set(depth_cuts(units)))
+        if inside:
+            names = [units[i].name for i in inside]
+            raise ValueError(f"the partition cuts before units {names}, inside a piece of a block")
         self.schedule = make_schedule(schedule, stages, micro_batches)
-        self.partition, self.seed, self.steps = partition, seed, 0
+        self.partition, self.seed = partition, seed
         self.grid = PipelineGrid.split(comm, data_parallel)  # the first communication
         object.__setattr__(self, "serial_model", model)  # not a submodule: only its units are ours
         mine = partition.units(self.grid.pipe.rank)
@@ -70,9 +81,10 @@ class LayerParallel(nn.Module):
         self.stage = PipelineStage(
             units[mine.start : mine.stop], mine.start, self.grid.pipe, device
         )
-        self._names = _names(model.named_parameters()) | _names(model.named_buffers())
+        self._names = _names(model)
         self._owned = self._first_holders(units)
         self._shared = self._shared_parameters(units)
+        self._baseline = self._shared_buffer_baseline(units)
 
     # -- the serial model's view -------------------------------------------------------------
 
@@ -104,15 +116,45 @@ class LayerParallel(nn.Module):
             for name, value in self.serial_model.state_dict(keep_vars=True).items()
             if self._owned.get(name) == self.grid.pipe.rank
         }
+        held = {
+            name: value.detach().cpu().clone()
+            for name, value in self.named_buffers()
+            if name in self._baseline
+        }
         merged: dict[str, Tensor] = {}
-        for part in self.grid.pipe.allgather(mine):
+        for part, shared in self.grid.pipe.allgather((mine, held)):
             merged.update(part)
+            for name, value in shared.items():  # each holder's changed elements (its pieces)
+                base = merged.get(name, self._baseline[name])
+                merged[name] = torch.where(value != self._baseline[name], value, base)
         own = self.serial_model.state_dict()
         return {name: merged.get(name, own[name].detach().cpu()) for name in own}
 
     def load_state_dict(self, state_dict: dict[str, Tensor], strict: bool = True, assign=False):
         """Load a full serial state dict (every rank passes the same one)."""
-        return self.serial_model.load_state_dict(state_dict, strict=strict)
+        result = self.serial_model.load_state_dict(state_dict, strict=strict)
+        self._baseline = {name: state_dict[name].detach().cpu().clone() for name in self._baseline}
+        return result
+
+    def no_weight_decay(self) -> set[str]:
+        """The serial model's no-weight-decay names that this rank holds."""
+        declared = set(getattr(self.serial_model, "no_weight_decay", lambda: ())())
+        return declared & {name for name, _ in self.named_parameters()}
+
+    def _apply(self, fn, recurse: bool = True):
+        # .to()/.double() act on the serial model (its parameters keep their identity)
+        self.serial_model._apply(fn, recurse)
+        self.stage.device = next(iter(self.serial_model.parameters()), torch.empty(0)).device
+        return self
+
+    def __deepcopy__(self, memo: dict) -> LayerParallel:
+        """A copy of the weights (for best-model snapshots) on the same communicators."""
+        for comm in (self.grid, self.grid.pipe, self.grid.data, self.stage.comm):
+            memo[id(comm)] = comm
+        clone = self.__class__.__new__(self.__class__)
+        clone.__dict__.update(copy.deepcopy(self.__dict__, memo))
+        clone._names = _names(clone.serial_model)
+        return clone
 
     def local_state_dict(self) -> dict[str, Tensor]:
         """This rank's parameters and buffers (its checkpoint shard), serial names."""
@@ -246,6 +288,17 @@ class LayerParallel(nn.Module):
                 owner.setdefault(self._names[id(t)], rank)
         return owner
 
+    def _shared_buffer_baseline(self, units) -> dict[str, Tensor]:
+        """Buffers held by several ranks (per-piece statistics of an OdeBlock cut between
+        ranks), as they are now: each rank changes only its pieces' elements."""
+        count: dict[str, int] = {}
+        for rank in range(self.partition.n_ranks):
+            r = self.partition.units(rank)
+            for b in unit_buffers(units[r.start : r.stop]):
+                count[self._names[id(b)]] = count.get(self._names[id(b)], 0) + 1
+        values = dict(self.serial_model.named_buffers())
+        return {n: values[n].detach().cpu().clone() for n, c in count.items() if c > 1}
+
     def _shared_parameters(self, units) -> list[nn.Parameter]:
         """Parameters held by more than one rank (e.g. an OdeBlock cut between two ranks)."""
         count: dict[int, int] = {}
@@ -265,19 +318,19 @@ class _KeyedRng:
         self.fork = torch.random.fork_rng(devices=devices)
 
     def __enter__(self) -> Callable[[int], tuple[int, int, int] | None]:
+        training = self.lp.serial_model.training
+        step = next_step_key() if training else 0  # advances the caller's RNG: once a step
         self.fork.__enter__()
-        step, training = self.lp.steps, self.lp.serial_model.training
-        if training:
-            self.lp.steps += 1
         return lambda m: (self.lp.seed, step, m) if training else None
 
     def __exit__(self, *exc) -> None:
         self.fork.__exit__(*exc)
 
 
-def _names(named: Iterator[tuple[str, Tensor]]) -> dict[int, str]:
+def _names(model: nn.Module) -> dict[int, str]:
+    """id of each parameter and buffer -> its (first) name in the serial model."""
     names: dict[int, str] = {}
-    for name, t in named:
+    for name, t in (*model.named_parameters(), *model.named_buffers()):
         names.setdefault(id(t), name)
     return names
 

@@ -21,12 +21,14 @@ State = Tensor | tuple[Tensor, ...]
 @dataclass(frozen=True)
 class DepthUnit:
     """``forward(state) -> state`` with its parameters and buffers in ``module``; ``cost``
-    weighs it in the partition (e.g. 1 per RK step)."""
+    weighs it in the partition (e.g. 1 per RK step); ``cut_before``: may a rank boundary fall
+    just before this unit (not inside a piece of an OdeBlock whose buffers are per piece)."""
 
     name: str
     module: nn.Module
     forward: Callable[[State], State] = field(repr=False)
     cost: float = 1.0
+    cut_before: bool = True
 
 
 # model type -> function returning its units (filled by the adapters for partime.nets models)
@@ -38,6 +40,8 @@ def depth_units(model: nn.Module) -> list[DepthUnit]:
     children. ValueError for a model that cannot be cut."""
     if hasattr(model, "depth_units"):
         units = list(model.depth_units())
+    elif callable(getattr(model, "units", None)):  # partime.nets: ResidualUnit(name, forward, cost)
+        units = [_from_residual_unit(unit) for unit in model.units()]
     elif type(model) in ADAPTERS:
         units = ADAPTERS[type(model)](model)
     elif isinstance(model, nn.Sequential):
@@ -51,6 +55,33 @@ def depth_units(model: nn.Module) -> list[DepthUnit]:
     if not units:
         raise ValueError(f"{type(model).__name__} has no depth units")
     return units
+
+
+def depth_cuts(units: list[DepthUnit]) -> list[int]:
+    """Unit indices before which a rank boundary may fall."""
+    return [i for i in range(1, len(units)) if units[i].cut_before]
+
+
+def _from_residual_unit(unit) -> DepthUnit:
+    """A ``partime.nets`` residual unit: its modules are the nn.Modules its forward holds (the
+    forward itself, or the fields of a small step object such as an OdeBlock's step i)."""
+    forward = unit.forward
+    if isinstance(forward, nn.Module):
+        modules = [forward]
+    else:
+        modules = [v for v in vars(forward).values() if isinstance(v, nn.Module)]
+    cut_before = True
+    block, step = getattr(forward, "block", None), getattr(forward, "step", None)
+    if isinstance(step, int) and hasattr(block, "n_pieces") and any(True for _ in block.buffers()):
+        # per-piece buffers (batch-norm statistics): a piece's steps stay on one rank
+        cut_before = (step * block.n_pieces) % block.n_steps == 0
+    return DepthUnit(unit.name, nn.ModuleList(modules), forward, float(unit.cost), cut_before)
+
+
+def next_step_key() -> int:
+    """The key of one training step, drawn from torch's global RNG (the same on every rank
+    that seeded it alike; restored with it on resume)."""
+    return int(torch.randint(0, 2**62, (), dtype=torch.int64))
 
 
 def unit_seed(seed: int, step: int, micro_batch: int, unit: int) -> int:

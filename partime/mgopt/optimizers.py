@@ -132,8 +132,7 @@ class LBFGS:
 
 #: name -> constructor from (lr, momentum); "lbfgs" is meant for the coarsest level
 OPTIMIZERS = {
-    "gd": lambda lr, momentum: GradientDescent(lr),
-    "momentum": lambda lr, momentum: Momentum(lr, momentum),
+    "sgd": lambda lr, momentum: Momentum(lr, momentum) if momentum else GradientDescent(lr),
     "adam": lambda lr, momentum: Adam(lr),
     "lbfgs": lambda lr, momentum: LBFGS(),  # its own unit initial step, backtracked
 }

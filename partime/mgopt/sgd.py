@@ -29,17 +29,22 @@ class MGOptConfig:
     )
     lr: float = field(default=0.1, metadata={"help": "step size α on every level"})
     optimizer: str = field(
-        default="gd",
-        metadata={"help": "level optimizer", "choices": ("gd", "momentum", "adam")},
+        default="sgd",
+        metadata={
+            "help": "level optimizer (sgd with --momentum 0: the paper's gradient descent)",
+            "choices": ("sgd", "adam"),
+        },
     )
     coarse_optimizer: str = field(
         default="",
         metadata={
             "help": "coarsest-level optimizer ('': as --optimizer)",
-            "choices": ("", "gd", "momentum", "adam", "lbfgs"),
+            "choices": ("", "sgd", "adam", "lbfgs"),
         },
     )
-    momentum: float = field(default=0.9, metadata={"help": "momentum of --optimizer momentum"})
+    momentum: float = field(
+        default=0.0, metadata={"help": "SGD momentum (0: plain gradient descent)"}
+    )
     armijo: bool = field(
         default=False, metadata={"help": "backtrack the coarse correction (off in the paper)"}
     )
@@ -59,7 +64,7 @@ class MGOptConfig:
         VCycleSetup.parse(self.setup)
         for name in ("optimizer", "coarse_optimizer"):
             value = getattr(self, name)
-            allowed = ("gd", "momentum", "adam") + (("", "lbfgs") if name[0] == "c" else ())
+            allowed = ("sgd", "adam") + (("", "lbfgs") if name[0] == "c" else ())
             if value not in allowed:
                 raise ValueError(f"{name} {value!r} is not one of {', '.join(map(repr, allowed))}")
         if not (self.lr > 0 and math.isfinite(self.lr)):

@@ -28,6 +28,15 @@ def test_an_error_mid_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path)
     assert [p.name for p in tmp_path.iterdir()] == ["state.pt"]
 
 
+def test_a_new_file_gets_the_permissions_open_gives_and_an_old_one_keeps_its_own(tmp_path):
+    (tmp_path / "plain").write_text("x")
+    atomic_save(1, tmp_path / "new.pt")
+    assert (tmp_path / "new.pt").stat().st_mode == (tmp_path / "plain").stat().st_mode
+    (tmp_path / "new.pt").chmod(0o640)
+    atomic_save(2, tmp_path / "new.pt")
+    assert (tmp_path / "new.pt").stat().st_mode & 0o777 == 0o640
+
+
 def test_writers_that_take_a_file_object(tmp_path):
     atomic_write_with(lambda h: np.savez(h, a=np.arange(3)), tmp_path / "a.npz")
     np.testing.assert_array_equal(np.load(tmp_path / "a.npz")["a"], np.arange(3))

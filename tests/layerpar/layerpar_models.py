@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from partime.layerpar import unit_seed
+from partime.layerpar import depth_units, unit_seed
 from partime.layerpar.pipeline import split_batch
 
 IN, WIDTH, OUT = 5, 12, 3
@@ -94,6 +94,30 @@ def tied() -> nn.Sequential:
     return nn.Sequential(*layers).double()
 
 
+def cnet() -> nn.Module:
+    """A ContinuousNet on 1-D signals: RK4, 2 steps per piece, batch norm per piece."""
+    from partime.nets import ContinuousNet, ContinuousNetConfig
+
+    torch.manual_seed(6)
+    config = ContinuousNetConfig((2, 6), 3, units="2-2", width=4, scheme="rk4", n_steps=4)
+    return ContinuousNet(config).double()
+
+
+def lmresnet() -> nn.Module:
+    """An LM-ResNet on features: the (u_n, u_{n-1}) pair crosses rank boundaries."""
+    from partime.nets import LMResNet, ResNetConfig
+
+    torch.manual_seed(7)
+    return LMResNet(ResNetConfig((IN,), 3, blocks="3-3", width=4)).double()
+
+
+def labels(n: int = 11, seed: int = 5) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(n, 2, 6, generator=g, dtype=torch.float64), torch.randint(
+        3, (n,), generator=g
+    )
+
+
 MODELS = {"mlp": mlp, "lm_pair": lm_pair, "stochastic": stochastic, "tied": tied}
 
 
@@ -105,19 +129,23 @@ def batch(n: int = 11, seed: int = 5) -> tuple[torch.Tensor, torch.Tensor]:
     )
 
 
-def serial_gradients(model: nn.Module, x, y, micro_batches: int = 1, seed: int = 0, step: int = 0):
+def serial_gradients(
+    model: nn.Module, x, y, micro_batches: int = 1, seed: int = 0, step: int = 0,
+    loss_fn=nn.functional.mse_loss,
+):  # fmt: skip
     """Loss and {name: grad} of the serial model; with micro_batches > 1, run micro-batch by
     micro-batch with the RNG keyed by (seed, step, micro-batch, unit) — the definition that
     batch norm and dropout follow under LayerParallel."""
     model.zero_grad()
     loss = 0.0
+    units = [unit.forward for unit in depth_units(model)]
     pairs = zip(split_batch(x, micro_batches), split_batch(y, micro_batches), strict=True)
     for m, (xm, ym) in enumerate(pairs):
         state = xm
-        for u, unit in enumerate(model._modules.values()):
+        for u, unit in enumerate(units):
             torch.manual_seed(unit_seed(seed, step, m, u))
             state = unit(state)
-        loss = loss + nn.functional.mse_loss(state, ym) * len(xm) / len(x)
+        loss = loss + loss_fn(state, ym) * len(xm) / len(x)
     loss.backward()
     grads = {name: p.grad.clone() for name, p in model.named_parameters()}
     model.zero_grad()

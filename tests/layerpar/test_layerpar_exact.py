@@ -10,7 +10,9 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 
+import layerpar_models
 import pytest
 import torch
 from layerpar_models import MODELS, batch, lm_pair, serial_gradients, stochastic
@@ -18,6 +20,7 @@ from torch import nn
 
 from partime.comm import detect_launcher, from_env
 from partime.layerpar import DepthPartition, LayerParallel
+from partime.layerpar.units import next_step_key
 
 HERE = os.path.abspath(__file__)
 TOL = 1e-12
@@ -101,8 +104,11 @@ def test_side_batch_norm_and_dropout_follow_the_micro_batch_definition(comm):
     reference = stochastic()
     lp = LayerParallel(stochastic(), comm, micro_batches=3, seed=7)
     for step in range(2):
-        loss_ref, grads_ref = serial_gradients(reference, x, y, micro_batches=3, seed=7, step=step)
+        torch.manual_seed(50 + step)  # each step's key is drawn from torch's RNG
+        key = next_step_key()
+        loss_ref, grads_ref = serial_gradients(reference, x, y, micro_batches=3, seed=7, step=key)
         lp.serial_model.zero_grad()
+        torch.manual_seed(50 + step)
         loss = lp.train_step(x, y, nn.functional.mse_loss)
         assert abs(float(loss) - float(loss_ref)) <= TOL
         check_gradients(lp, grads_ref)
@@ -113,6 +119,33 @@ def test_side_batch_norm_and_dropout_follow_the_micro_batch_definition(comm):
     lp.eval()
     reference.eval()
     with torch.no_grad():  # eval: running statistics, no dropout, so even the full batch agrees
+        assert close(lp(x), reference(x)) <= TOL
+
+
+@pytest.mark.parametrize("family", ["cnet", "lmresnet"])
+def test_side_partime_nets_models(comm, family):
+    """ContinuousNet (cut at piece boundaries, per-piece batch norm) and LM-ResNet (a pair
+    across the boundary) under micro-batch batch norm; eval mode equals the full-batch model."""
+    build = {"cnet": layerpar_models.cnet, "lmresnet": layerpar_models.lmresnet}[family]
+    x, y = layerpar_models.labels(11) if family == "cnet" else batch(11)
+    if family == "lmresnet":
+        y = (y[:, 0] > 0).long()
+    ce = nn.functional.cross_entropy
+    reference = build()
+    lp = LayerParallel(build(), comm, micro_batches=4)
+    torch.manual_seed(3)
+    key = next_step_key()
+    loss_ref, grads_ref = serial_gradients(reference, x, y, micro_batches=4, step=key, loss_fn=ce)
+    torch.manual_seed(3)
+    loss = lp.train_step(x, y, ce)
+    assert abs(float(loss) - float(loss_ref)) <= TOL
+    check_gradients(lp, grads_ref)
+    full = lp.state_dict()  # per-piece statistics merged from the ranks that updated them
+    for name, value in reference.state_dict().items():
+        assert close(full[name].double(), value.double()) <= TOL, name
+    lp.eval()
+    reference.eval()
+    with torch.no_grad():
         assert close(lp(x), reference(x)) <= TOL
 
 
@@ -200,3 +233,41 @@ def test_mpiexec_four_ranks_two_replicas_of_two_stages():
     proc = launch([mpiexec, "-n", "4", sys.executable, *args])
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-3000:]
     assert "7 passed" in proc.stdout
+
+
+FAILING_RANK = """
+import torch
+from torch import nn
+from partime.comm import abort_on_exception, from_env
+from partime.layerpar import LayerParallel
+
+class Breaks(nn.Module):
+    def forward(self, x):
+        raise RuntimeError("boom in the unit of rank 1")
+
+comm = from_env()
+model = nn.Sequential(nn.Linear(3, 3), nn.Linear(3, 3), Breaks(), nn.Linear(3, 3)).double()
+with abort_on_exception(comm):
+    lp = LayerParallel(model, comm, micro_batches=2)
+    x = torch.ones(4, 3, dtype=torch.float64)
+    lp.train_step(x, x, nn.functional.mse_loss)  # rank 0 then waits for gradients forever
+"""
+
+
+@launches
+@pytest.mark.parametrize("launcher", ["mpiexec", "torchrun"])
+def test_an_exception_on_one_rank_ends_the_job_quickly(launcher, tmp_path):
+    if launcher == "mpiexec":
+        if shutil.which("mpiexec") is None:
+            pytest.skip("mpiexec not on PATH")
+        command = [shutil.which("mpiexec"), "-n", "2", sys.executable, "-c", FAILING_RANK]
+    else:
+        script = tmp_path / "failing_rank.py"
+        script.write_text(FAILING_RANK)
+        command = [sys.executable, "-m", "torch.distributed.run", "--standalone",
+                   "--nproc-per-node", "2", str(script)]  # fmt: skip
+    start = time.monotonic()
+    proc = launch(command, limit_s=90)
+    assert proc.returncode not in (0, 124), proc.stderr[-3000:]
+    assert time.monotonic() - start < 30
+    assert "boom in the unit of rank 1" in proc.stderr

@@ -41,7 +41,7 @@ def test_train_mgopt_json_holds_the_counts(capsys, tmp_path) -> None:
         (["--setup", "[(1),1,{2"], "must be a list in brackets"),
         (["--depth", "30"], "depth 30 is not divisible by 2\\^\\(levels-1\\) = 4"),
         (["--levels", "7", "--setup", "[1,1,1,1,1,1,{1}]"], "at most 6 levels for depth 32"),
-        (["--momentum", "1.5", "--optimizer", "momentum"], "momentum must be in"),
+        (["--momentum", "1.5"], "momentum must be in"),
     ],
 )
 def test_bad_arguments_exit_2_with_a_clear_message(capsys, extra, message) -> None:

@@ -37,13 +37,21 @@ def test_one_level_vcycle_is_plain_gradient_descent(small_problem) -> None:
 
 
 @pytest.mark.parametrize(
-    ("optimizer", "coarse_optimizer", "armijo"),
-    [("gd", "", False), ("gd", "", True), ("momentum", "lbfgs", False), ("adam", "", False)],
+    ("optimizer", "momentum", "coarse_optimizer", "armijo"),
+    [
+        ("sgd", 0, "", False),
+        ("sgd", 0, "", True),
+        ("sgd", 0.9, "lbfgs", False),
+        ("adam", 0, "", False),
+    ],
 )
-def test_vcycles_lower_the_loss(optimizer: str, coarse_optimizer: str, armijo: bool) -> None:
+def test_vcycles_lower_the_loss(
+    optimizer: str, momentum: float, coarse_optimizer: str, armijo: bool
+) -> None:
     problem, batch = make_problem(depth=32, levels=4)
     config = MGOptConfig(
         setup="[(1),1,2,{2}]", optimizer=optimizer, coarse_optimizer=coarse_optimizer,
+        momentum=momentum,
         lr=0.05 if optimizer == "adam" else 0.2, armijo=armijo,
     )  # fmt: skip
     counter = WorkCounter(4)
@@ -54,7 +62,7 @@ def test_vcycles_lower_the_loss(optimizer: str, coarse_optimizer: str, armijo: b
         theta = vcycle(theta, batch)
         losses.append(problem.loss(4, theta, *batch))
     assert losses[-1] < 0.9 * losses[0]
-    if optimizer == "gd":
+    if optimizer == "sgd" and not momentum:  # plain gradient descent
         assert all(b < a for a, b in zip(losses, losses[1:], strict=False))
     assert (sum(counter.forwards) > 0) == armijo
 
