@@ -52,7 +52,10 @@ class CylinderConfig:
     sample_every: int = field(default=24, metadata={"help": "lattice steps between snapshots"})
     sponge: int = field(default=8, metadata={"help": "absorbing-layer width in nodes (0: none)"})
     device: str = field(default="cpu", metadata={"help": "where to run: cpu, cuda, cuda:1, ..."})
-    dtype: str = field(default="float32", metadata={"help": "float32 or float64"})
+    dtype: str = field(
+        default="float32",
+        metadata={"help": "float32 or float64", "choices": ("float32", "float64")},
+    )
     compile: bool = field(default=True, metadata={"help": "fuse the collision with inductor"})
 
     def __post_init__(self) -> None:

@@ -102,7 +102,7 @@ class Lattice:
     def pull_index(self) -> Tensor:
         """Flat index into the post-collision populations (9, ny, nx) for each population after
         streaming: the upstream node's, this node's opposite one where the upstream node is
-        solid or a no-slip wall, or the mirrored one beyond a slip wall."""
+        solid or a no-slip wall, or the mirrored one beyond a slip wall; solid nodes keep theirs."""
         n = self.ny * self.nx
         here = torch.arange(n).view(self.ny, self.nx)
         index = torch.empty(9, self.ny, self.nx, dtype=torch.long)
@@ -114,6 +114,8 @@ class Lattice:
                 upstream = torch.where(beyond_wall, mirrored, upstream)
             bounce = solid | (beyond_wall & (self.walls == "noslip"))
             index[q] = torch.where(bounce, OPPOSITE[q] * n + here, upstream)
+            # solid nodes keep their own (rest) populations: nothing enters or leaves them
+            index[q][self.solid] = (q * n + here)[self.solid]
         return index.reshape(-1)
 
     def obstacle_links(self) -> tuple[Tensor, Tensor]:
@@ -132,7 +134,7 @@ class Lattice:
 
 class LatticeFlow:
     """A BGK flow on a lattice. With ``inflow`` (lattice x-velocity) the flow enters at x = 0
-    with that uniform velocity (Zou–He) and leaves at x = nx − 1 (zero gradient); with
+    with that uniform velocity (Zou–He) and leaves at x = nx − 1 (density 1); with
     ``inflow=None`` the lattice must wrap in x and the box is closed (mass is conserved).
     Starts at rest density 1 and velocity (inflow, 0) in the fluid."""
 
@@ -199,14 +201,16 @@ class LatticeFlow:
 
     def _open_boundaries(self, f: Tensor) -> None:
         """Zou–He velocity inlet at x = 0 (its unknown east-going populations from the known
-        ones and non-equilibrium bounce-back) and zero-gradient outflow at x = nx − 1."""
-        east, west = _EAST, _WEST
-        f[west, :, -1] = f[west, :, -2]
+        ones and non-equilibrium bounce-back); at x = nx − 1 a density-1 outlet by
+        non-equilibrium extrapolation (Guo et al. 2002): the neighbour column's velocity and
+        non-equilibrium part (a copy of the populations let the density drift up)."""
+        rho2, u2 = moments(f[:, :, -2])
+        f[:, :, -1] = equilibrium(torch.ones_like(rho2), u2) + f[:, :, -2] - equilibrium(rho2, u2)
         inlet = f[:, :, 0]
-        rho = (inlet[[0, 2, 4]].sum(0) + 2.0 * inlet[west].sum(0)) / (1.0 - self.inflow)
+        rho = (inlet[[0, 2, 4]].sum(0) + 2.0 * inlet[_WEST].sum(0)) / (1.0 - self.inflow)
         feq = equilibrium(rho[:, None], self._inlet_u)[:, :, 0]
-        reverse = [OPPOSITE[q] for q in east]
-        f[east, :, 0] = feq[east] + inlet[reverse] - feq[reverse]
+        reverse = [OPPOSITE[q] for q in _EAST]
+        f[_EAST, :, 0] = feq[_EAST] + inlet[reverse] - feq[reverse]
 
     def fields(self) -> tuple[Tensor, Tensor]:
         """Density (ny, nx) and velocity (2, ny, nx), zero velocity inside obstacles."""
