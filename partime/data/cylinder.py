@@ -17,7 +17,7 @@ import json
 import math
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +32,7 @@ from partime.dynamics.lbm import (
     vorticity,
 )
 from partime.io.atomic import atomic_write_with
+from partime.options import option
 
 #: Literature Strouhal number of the unconfined cylinder wake at Re = 100 (e.g. Williamson 1996).
 STROUHAL_RE100 = 0.165
@@ -41,22 +42,22 @@ STROUHAL_RE100 = 0.165
 class CylinderConfig:
     """Lattice flow past a cylinder; every length in lattice nodes, time in lattice steps."""
 
-    re: float = field(default=100.0, metadata={"help": "Reynolds number U·D/ν"})
-    snapshots: int = field(default=151, metadata={"help": "vorticity snapshots to keep"})
-    nx: int = field(default=240, metadata={"help": "lattice nodes along the flow"})
-    ny: int = field(default=240, metadata={"help": "lattice nodes across the flow (periodic)"})
-    diameter: int = field(default=12, metadata={"help": "cylinder diameter D in nodes"})
-    velocity: float = field(default=0.1, metadata={"help": "inflow velocity U (lattice units)"})
-    upstream: float = field(default=5.0, metadata={"help": "inlet-to-centre distance in D"})
-    warmup: int = field(default=6000, metadata={"help": "lattice steps before the first snapshot"})
-    sample_every: int = field(default=24, metadata={"help": "lattice steps between snapshots"})
-    sponge: int = field(default=8, metadata={"help": "absorbing-layer width in nodes (0: none)"})
-    device: str = field(default="cpu", metadata={"help": "where to run: cpu, cuda, cuda:1, ..."})
+    re: float = option(100.0, "Reynolds number U·D/ν")
+    snapshots: int = option(151, "vorticity snapshots to keep")
+    nx: int = option(240, "lattice nodes along the flow")
+    ny: int = option(240, "lattice nodes across the flow (periodic)")
+    diameter: int = option(12, "cylinder diameter D in nodes")
+    velocity: float = option(0.1, "inflow velocity U (lattice units)")
+    upstream: float = option(5.0, "inlet-to-centre distance in D")
+    warmup: int = option(6000, "lattice steps before the first snapshot")
+    sample_every: int = option(24, "lattice steps between snapshots")
+    sponge: int = option(8, "absorbing-layer width in nodes (0: none)")
+    device: str = option("cpu", "where to run: cpu, cuda, cuda:1, ...")
     dtype: str = field(
         default="float32",
         metadata={"help": "float32 or float64", "choices": ("float32", "float64")},
     )
-    compile: bool = field(default=True, metadata={"help": "fuse the collision with inductor"})
+    compile: bool = option(True, "fuse the collision with inductor")
 
     def __post_init__(self) -> None:
         for name in ("snapshots", "nx", "ny", "diameter", "sample_every"):
