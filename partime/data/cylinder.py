@@ -53,10 +53,7 @@ class CylinderConfig:
     sample_every: int = option(24, "lattice steps between snapshots")
     sponge: int = option(8, "absorbing-layer width in nodes (0: none)")
     device: str = option("cpu", "where to run: cpu, cuda, cuda:1, ...")
-    dtype: str = field(
-        default="float32",
-        metadata={"help": "float32 or float64", "choices": ("float32", "float64")},
-    )
+    dtype: str = option("float32", "float32 or float64", choices=("float32", "float64"))
     compile: bool = option(True, "fuse the collision with inductor")
 
     def __post_init__(self) -> None:
