@@ -11,10 +11,11 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import ellipj, ellipk
 
-__all__ = ["PENDULUM_DT", "lifted_pendulum", "pendulum_state"]
+__all__ = ["PENDULUM_DT", "PENDULUM_TRAIN", "lifted_pendulum", "pendulum_state"]
 
 PENDULUM_DT = 0.1
-_N_SAMPLES, _DIM, _N_TRAIN = 2200, 64, 600
+PENDULUM_TRAIN = 600  # koopmanAE's training window
+_N_SAMPLES, _DIM = 2200, 64
 
 
 def pendulum_state(t: np.ndarray, theta0: float) -> np.ndarray:
@@ -29,19 +30,24 @@ def pendulum_state(t: np.ndarray, theta0: float) -> np.ndarray:
 
 
 def lifted_pendulum(
-    theta0: float = 2.4, seed: int = 1, noise: float = 0.0
-) -> tuple[np.ndarray, np.ndarray]:
-    """(train (600, 64), test (1600, 64)) in [−1, 1]. koopmanAE uses θ₀ = 2.4 with seed 1
-    (``pendulum``) and θ₀ = 0.8 with seed 0 (``pendulum_lin``)."""
+    theta0: float = 2.4, seed: int = 1, noise: float = 0.0, n_samples: int = _N_SAMPLES
+) -> np.ndarray:
+    """(n_samples, 64) in [−1, 1], spacing 0.1; the first 600 are koopmanAE's training set.
+    koopmanAE uses θ₀ = 2.4 with seed 1 (``pendulum``) and θ₀ = 0.8 with seed 0
+    (``pendulum_lin``). Samples past 2200 continue the same solution with the same Q and scale
+    (their noise is drawn after Q), so the first 2200 are koopmanAE's either way."""
     if not 0 < theta0 < np.pi:
         raise ValueError(f"theta0 must be in (0, π) (a swinging pendulum), got {theta0}")
     if noise < 0:
         raise ValueError(f"noise must be >= 0, got {noise}")
+    if n_samples < _N_SAMPLES:
+        raise ValueError(f"n_samples must be >= {_N_SAMPLES} (the recipe's length), got {n_samples}")
     rng = np.random.RandomState(seed)  # = koopmanAE's np.random.seed(seed) stream, same order
-    t = np.arange(0, _N_SAMPLES * PENDULUM_DT, PENDULUM_DT)
-    states = pendulum_state(t, theta0).T  # (2, 2200)
-    states = states + rng.standard_normal(states.shape) * noise
+    states = pendulum_state(np.arange(n_samples) * PENDULUM_DT, theta0).T  # (2, n)
+    recipe, later = states[:, :_N_SAMPLES], states[:, _N_SAMPLES:]
+    recipe = recipe + rng.standard_normal(recipe.shape) * noise
     q, _ = np.linalg.qr(rng.standard_normal((_DIM, 2)))
-    lifted = states.T @ q.T
-    lifted = 2 * (lifted - lifted.min()) / np.ptp(lifted) - 1
-    return lifted[:_N_TRAIN], lifted[_N_TRAIN:]
+    later = later + rng.standard_normal(later.shape) * noise
+    lifted = np.concatenate([recipe, later], axis=1).T @ q.T
+    low, span = (recipe.T @ q.T).min(), np.ptp(recipe.T @ q.T)
+    return 2 * (lifted - low) / span - 1

@@ -16,10 +16,16 @@ import torch
 from torch import Tensor, nn
 from torch.nn.functional import mse_loss
 
+from partime.options import option
+
+from partime.options import option
+
 __all__ = [
     "LyapunovAE",
     "LyapunovAEConfig",
     "LyapunovLoss",
+    "LyapunovLossConfig",
+    "LyapunovLossConfig",
     "lyapunov_solve",
     "stability_penalty",
 ]
@@ -50,9 +56,9 @@ def stability_penalty(omega: Tensor, gamma: float = 4.0) -> Tensor:
 class LyapunovAEConfig:
     """Sizes: snapshots of ``dim`` values, hidden widths (40, 25), latent 15 (the talk's)."""
 
-    dim: int = 64
-    widths: tuple[int, ...] = (40, 25)
-    latent: int = 15
+    dim: int = option(64, "values per snapshot (set by the data)")
+    widths: tuple[int, ...] = option((40, 25), "hidden widths of the encoder (decoder: reversed)")
+    latent: int = option(15, "latent size (Omega is latent x latent)")
 
     def __post_init__(self) -> None:
         sizes = (self.dim, *self.widths, self.latent)
@@ -108,26 +114,33 @@ class LyapunovAE(nn.Module):
         return float(torch.linalg.eigvals(self.omega.detach().double()).abs().max())
 
 
+@dataclass(frozen=True)
+class LyapunovLossConfig:
+    """Weights of the loss terms (the re-implementation's cylinder preset: λ = κ = 3, γ = 4)."""
+
+    lam: float = option(3.0, "weight of the reconstruction MSE")
+    kappa: float = option(3.0, "weight of the stability penalty (0: physics-agnostic)")
+    gamma: float = option(4.0, "width of the prior rho(p) = exp(-|p - 1|/gamma), p < 0")
+    two_step: float = option(1.0, "weight of the two-step prediction MSE")
+
+    def __post_init__(self) -> None:
+        if min(self.lam, self.kappa, self.two_step) < 0 or not self.gamma > 0:
+            raise ValueError(f"need lam, kappa, two_step >= 0 and gamma > 0, got {self}")
+
+
 class LyapunovLoss:
     """The training loss on ``model``'s outputs (B, 3, dim) against targets (y_t, y_{t+1},
-    y_{t+2}): one-step + ``two_step`` × two-step prediction + λ × reconstruction MSEs, plus
-    κ·Σρ(p_i) of the model's Ω (a parameter term: the same on every rank)."""
+    y_{t+2}): one-step + two-step prediction + λ × reconstruction MSEs, plus κ·Σρ(p_i) of the
+    model's Ω (a parameter term: the same on every rank, so data parallel stays exact)."""
 
-    def __init__(self, model: LyapunovAE, lam: float = 3.0, kappa: float = 3.0,
-                 gamma: float = 4.0, two_step: float = 1.0) -> None:  # fmt: skip
-        if min(lam, kappa, two_step) < 0 or gamma <= 0:
-            raise ValueError(f"need lam, kappa, two_step >= 0 and gamma > 0, got "
-                             f"{lam}, {kappa}, {two_step}, {gamma}")  # fmt: skip
-        self.model, self.lam, self.kappa, self.gamma = model, lam, kappa, gamma
-        self.two_step = two_step
+    def __init__(self, model: LyapunovAE, config: LyapunovLossConfig | None = None) -> None:
+        self.model, self.config = model, config or LyapunovLossConfig()
 
     def __call__(self, output: Tensor, target: Tensor) -> Tensor:
-        loss = mse_loss(output[:, 1], target[:, 1]) + self.lam * mse_loss(
-            output[:, 0], target[:, 0]
-        )
-        if self.two_step:
-            loss = loss + self.two_step * mse_loss(output[:, 2], target[:, 2])
-        if self.kappa:
-            penalty = stability_penalty(self.model.omega, self.gamma)
-            loss = loss + self.kappa * penalty.to(loss.dtype)
+        c = self.config
+        loss = mse_loss(output[:, 1], target[:, 1]) + c.lam * mse_loss(output[:, 0], target[:, 0])
+        if c.two_step:
+            loss = loss + c.two_step * mse_loss(output[:, 2], target[:, 2])
+        if c.kappa:
+            loss = loss + c.kappa * stability_penalty(self.model.omega, c.gamma).to(loss.dtype)
         return loss

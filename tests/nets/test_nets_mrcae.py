@@ -50,13 +50,19 @@ def test_subsample_takes_the_centres_and_upsample_is_the_bilinear_stencil():
     )
     ramp = (2 * x - 3 * y)[None, None]
     assert torch.allclose(upsample(subsample(ramp))[..., 1:-1, 1:-1], ramp[..., 1:-1, 1:-1])
+    # = the code's replicate-pad, stride-2 deconv with the stencil, crop 2
+    coarse = torch.rand(3, 2, 9, 5, dtype=F64)
+    padded = torch.nn.functional.pad(coarse, (1, 1, 1, 1), mode="replicate")
+    kernel = torch.diag_embed(stencil.expand(2, 3, 3).permute(1, 2, 0)).permute(2, 3, 0, 1)
+    deconv = torch.nn.functional.conv_transpose2d(padded, kernel, stride=2)[..., 2:-2, 2:-2]
+    assert torch.allclose(upsample(coarse), deconv)
 
 
 def test_deepen_at_initialisation_is_subsample_then_interpolate():
     torch.manual_seed(0)
     x = torch.rand(4, 1, 31, 31, dtype=F64)
     exact = grown(MrCAEConfig((31, 31), 1, init_std=0.0), [()])
-    assert torch.equal(exact(x), upsample(subsample(x)))
+    assert torch.allclose(exact(x), upsample(subsample(x)), rtol=0, atol=1e-14)
     # the code's init: conv weights all ε plus 1 at the centre, deconv stencil + U(−ε, ε)
     noisy = grown(MrCAEConfig((31, 31), 1, init_std=0.01), [()])
     conv = noisy.levels[0].encode.weight[0, 0]
