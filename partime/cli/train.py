@@ -19,6 +19,7 @@ TRAIN_FAMILIES = {
     "resnet": "partime.cli.train_resnet",
     "lmresnet": "partime.cli.train_lmresnet",
     "mrcae": "partime.cli.train_mrcae",
+    "lyapunov-ae": "partime.cli.train_lyapunov",
 }
 
 

@@ -41,7 +41,9 @@ def lifted_pendulum(
     if noise < 0:
         raise ValueError(f"noise must be >= 0, got {noise}")
     if n_samples < _N_SAMPLES:
-        raise ValueError(f"n_samples must be >= {_N_SAMPLES} (the recipe's length), got {n_samples}")
+        raise ValueError(
+            f"n_samples must be >= {_N_SAMPLES} (the recipe's length), got {n_samples}"
+        )
     rng = np.random.RandomState(seed)  # = koopmanAE's np.random.seed(seed) stream, same order
     states = pendulum_state(np.arange(n_samples) * PENDULUM_DT, theta0).T  # (2, n)
     recipe, later = states[:, :_N_SAMPLES], states[:, _N_SAMPLES:]

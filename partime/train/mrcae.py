@@ -75,6 +75,9 @@ class ProgressiveConfig:
     init_std: float = option(0.01, "the initialisation's epsilon")
     activation: str = option("none", "after each widen conv", choices=tuple(ACTIVATIONS))
     val_every: int = option(1, "steps between validations (best weights, error curve)")
+    global_every: int = option(
+        1, "steps between global training losses (the slow-convergence rule averages them)"
+    )
 
     def __post_init__(self) -> None:
         archs = _parse_archs(self.archs)
@@ -89,8 +92,10 @@ class ProgressiveConfig:
             raise ValueError(f"omega must be in [0, 1], got {self.omega}")
         if self.activation not in ACTIVATIONS:
             raise ValueError(f"activation must be one of {tuple(ACTIVATIONS)}")
-        if not isinstance(self.val_every, int) or self.val_every < 1:
-            raise ValueError(f"val_every must be a positive integer, got {self.val_every!r}")
+        for name in ("val_every", "global_every"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
 
     def widen_sizes(self, level: int) -> tuple[int, ...]:
         arch = _parse_archs(self.archs)[level]
@@ -180,21 +185,23 @@ def pooled_error(model: nn.Module, x: Tensor, ranks: _Ranks) -> Tensor:
     return pool_error(0.5 * total / len(x) + 0.5 * peak)
 
 
-def _step(model, data, level, batch, ranks, omega) -> float:
-    """Gradient of the global batch's ω-loss; returns the batch's global (finest-grid) loss."""
+def _step(model, data, level, batch, ranks, omega, with_global) -> tuple[float, float | None]:
+    """Gradient of the global batch's ω-loss; returns that loss and, if ``with_global``, the
+    batch's global (finest-grid) loss."""
     x, fine = data.train[level][batch], data.train[-1][batch]
     part = ranks.shard(len(batch))
     out = model(x[part])
     local = (out - x[part]).square().sum((0, 1))
-    both = ranks.reduce(
-        torch.cat([local.detach().flatten(), _global_sq(out.detach(), fine[part]).flatten()])
-    )
+    parts = [local.detach().flatten()]
+    if with_global:
+        parts.append(_global_sq(out.detach(), fine[part]).flatten())
+    both = ranks.reduce(torch.cat(parts))
     total, n = both[: local.numel()].view_as(local), len(batch)
     grad = torch.full_like(local, omega / (n * local.numel()))
     grad.view(-1)[torch.argmax(total)] += (1 - omega) / n
     local.backward(grad)
     allreduce_gradients(model, ranks.comm)
-    return _omega(both[local.numel() :], n, omega)
+    return _omega(total, n, omega), _omega(both[local.numel() :], n, omega) if with_global else None
 
 
 def train_stage(
@@ -226,13 +233,15 @@ def train_stage(
                     best_local, best_state = local, copy.deepcopy(model.state_dict())
             batch = torch.randperm(n_train, generator=generator)[: train.batch_size]
             optimizer.zero_grad(set_to_none=True)
-            losses.append(
-                _step(model, data, level, batch.to(data.train[0].device), ranks, config.omega)
-            )
-            if not math.isfinite(losses[-1]):
-                raise FloatingPointError(f"MrCAE loss is {losses[-1]} (level {level}, step {step})")
+            with_global = step % config.global_every == 0
+            loss, global_loss = _step(model, data, level, batch.to(data.train[0].device), ranks,
+                                      config.omega, with_global)  # fmt: skip
+            if not math.isfinite(loss):
+                raise FloatingPointError(f"MrCAE loss is {loss} (level {level}, step {step})")
+            if global_loss is not None:
+                losses.append((step, global_loss))
             optimizer.step()
-            bar.advance(level=level, op=record.op, loss=f"{losses[-1]:.3g}")
+            bar.advance(level=level, op=record.op, loss=f"{loss:.3g}")
             record.steps = step
             if step % check or step == max_steps:
                 continue
@@ -242,7 +251,7 @@ def train_stage(
                 record.stop = "satisfied"
                 break
             if step > max_steps // 2:
-                window = float(np.mean(losses[-check:]))
+                window = float(np.mean([v for s, v in losses if s > step - check]))
                 if (previous - window) / previous < _SLOW:
                     record.stop = "slow"
                     break
@@ -310,6 +319,9 @@ def train_progressive(
     comm = comm or SerialComm()
     if train.optimizer != "adam":
         raise ValueError("MrCAE trains with Adam (optimizer='adam')")
+    if config.global_every > max(1, train.epochs // 10):
+        raise ValueError(f"global_every={config.global_every} exceeds the check interval "
+                         f"epochs // 10 = {train.epochs // 10}: no global loss to compare")  # fmt: skip
     like = torch.empty(0, dtype=train.torch_dtype, device=train.device)
     shape = tuple(train_snapshots.shape[1:])
     model = MrCAE(MrCAEConfig(shape, config.levels, (), config.activation, config.init_std))
