@@ -18,8 +18,6 @@ from torch.nn.functional import mse_loss
 
 from partime.options import option
 
-from partime.options import option
-
 __all__ = [
     "LyapunovAE",
     "LyapunovAEConfig",

@@ -320,8 +320,10 @@ def train_progressive(
     if train.optimizer != "adam":
         raise ValueError("MrCAE trains with Adam (optimizer='adam')")
     if config.global_every > max(1, train.epochs // 10):
-        raise ValueError(f"global_every={config.global_every} exceeds the check interval "
-                         f"epochs // 10 = {train.epochs // 10}: no global loss to compare")  # fmt: skip
+        raise ValueError(
+            f"global_every={config.global_every} exceeds the check interval epochs // 10 = "
+            f"{train.epochs // 10}: no global loss to compare"
+        )
     like = torch.empty(0, dtype=train.torch_dtype, device=train.device)
     shape = tuple(train_snapshots.shape[1:])
     model = MrCAE(MrCAEConfig(shape, config.levels, (), config.activation, config.init_std))

@@ -149,7 +149,8 @@ def test_mpi_side_equals_serial():
     parallel = run(comm)
     if comm.rank == 0:
         serial = run(SerialComm())
-        pairs = zip(parallel.model.state_dict().values(), serial.model.state_dict().values())
+        states = parallel.model.state_dict().values(), serial.model.state_dict().values()
+        pairs = zip(*states, strict=True)
         assert max(float((a - b).abs().max()) for a, b in pairs) <= 1e-12
         assert np.allclose(parallel.radii, serial.radii, rtol=0, atol=1e-12)
 
