@@ -1,7 +1,9 @@
 """The Lyapunov-stable physics-informed autoencoder (Erichson, Muehlebach, Mahoney; SEEDS-wave2
 S4c): y_{t+1} ≈ Φ(Ω Ψ(y_t)) with an encoder Ψ, linear latent dynamics Ω and a decoder Φ.
 
-The loss (talk): MSE(y_{t+1}, ΦΩΨy_t) + MSE(y_{t+2}, ΦΩ²Ψy_t) + λ·MSE(y_t, ΦΨy_t) + κ·Σρ(p_i),
+The loss (talk): the mean over t of ‖y_{t+1} − ΦΩΨy_t‖² + ‖y_{t+2} − ΦΩ²Ψy_t‖²
++ λ‖y_t − ΦΨy_t‖², plus κ·Σρ(p_i) (squared norms as the talk writes them; the re-implementation's
+Keras MSE divides the data terms by the snapshot size, i.e. weighs κ that much more),
 with p_i the eigenvalues of the symmetric P solving ΩᵀPΩ − P = −I and
 ρ(p) = exp(−|p − 1|/γ) for p < 0, else 0. For a scalar ω, p = 1/(1 − ω²): stable |ω| < 1 gives
 p > 0 and no penalty; the penalty is a soft barrier that pulls strongly unstable eigenvalues back.
@@ -14,7 +16,6 @@ from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
-from torch.nn.functional import mse_loss
 
 from partime.options import option
 
@@ -116,29 +117,35 @@ class LyapunovAE(nn.Module):
 class LyapunovLossConfig:
     """Weights of the loss terms (the re-implementation's cylinder preset: λ = κ = 3, γ = 4)."""
 
-    lam: float = option(3.0, "weight of the reconstruction MSE")
+    lam: float = option(3.0, "weight of the reconstruction error")
     kappa: float = option(3.0, "weight of the stability penalty (0: physics-agnostic)")
     gamma: float = option(4.0, "width of the prior rho(p) = exp(-|p - 1|/gamma), p < 0")
-    two_step: float = option(1.0, "weight of the two-step prediction MSE")
+    two_step: float = option(1.0, "weight of the two-step prediction error")
 
     def __post_init__(self) -> None:
         if min(self.lam, self.kappa, self.two_step) < 0 or not self.gamma > 0:
             raise ValueError(f"need lam, kappa, two_step >= 0 and gamma > 0, got {self}")
 
 
+def _squared_norm(output: Tensor, target: Tensor) -> Tensor:
+    """Mean over the batch of ‖output − target‖² over the last dimension."""
+    return (output - target).square().sum(-1).mean()
+
+
 class LyapunovLoss:
     """The training loss on ``model``'s outputs (B, 3, dim) against targets (y_t, y_{t+1},
-    y_{t+2}): one-step + two-step prediction + λ × reconstruction MSEs, plus κ·Σρ(p_i) of the
-    model's Ω (a parameter term: the same on every rank, so data parallel stays exact)."""
+    y_{t+2}): one-step + two-step prediction + λ × reconstruction squared errors, plus κ·Σρ(p_i)
+    of the model's Ω (a parameter term: the same on every rank, so data parallel stays exact)."""
 
     def __init__(self, model: LyapunovAE, config: LyapunovLossConfig | None = None) -> None:
         self.model, self.config = model, config or LyapunovLossConfig()
 
     def __call__(self, output: Tensor, target: Tensor) -> Tensor:
         c = self.config
-        loss = mse_loss(output[:, 1], target[:, 1]) + c.lam * mse_loss(output[:, 0], target[:, 0])
+        loss = _squared_norm(output[:, 1], target[:, 1])
+        loss = loss + c.lam * _squared_norm(output[:, 0], target[:, 0])
         if c.two_step:
-            loss = loss + c.two_step * mse_loss(output[:, 2], target[:, 2])
+            loss = loss + c.two_step * _squared_norm(output[:, 2], target[:, 2])
         if c.kappa:
             loss = loss + c.kappa * stability_penalty(self.model.omega, c.gamma).to(loss.dtype)
         return loss

@@ -103,7 +103,7 @@ def test_loss_terms():
     with torch.no_grad():
         model.dynamics.weight.copy_(torch.diag(torch.tensor([3.0, 0.5, 0.1], dtype=F64)))
     output, target = torch.randn(6, 3, 5, dtype=F64), torch.randn(6, 3, 5, dtype=F64)
-    mse = [float(((output[:, i] - target[:, i]) ** 2).mean()) for i in range(3)]
+    mse = [float(((output[:, i] - target[:, i]) ** 2).sum(-1).mean()) for i in range(3)]
     loss = LyapunovLoss(model, LyapunovLossConfig(lam=2.0, kappa=0.5, gamma=4.0, two_step=1.0))
     expected = mse[1] + mse[2] + 2.0 * mse[0] + 0.5 * math.exp(-1.125 / 4)
     assert float(loss(output, target)) == pytest.approx(expected)
