@@ -4,6 +4,7 @@ only, so each rank adds it and the weighted gradient sum counts it once)."""
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,14 +35,14 @@ def rollout_errors(model: LyapunovAE, sequence: Sequence, starts: int, horizon: 
     if len(sequence.later) < need:
         raise ValueError(f"{starts} starts x {horizon} steps need {need} snapshots after "
                          f"training, the sequence has {len(sequence.later)}")  # fmt: skip
-    param = next(model.parameters())
-    later = torch.as_tensor(sequence.later, dtype=param.dtype, device=param.device)
+    device = next(model.parameters()).device
+    later = torch.as_tensor(sequence.later, dtype=torch.float64, device=device)
     begin = torch.arange(starts) * 5
-    with torch.no_grad():
-        predicted = model.rollout(later[begin], horizon)  # (horizon + 1, starts, m)
+    with torch.no_grad():  # in float64: an unstable Ω's latent state grows like radius^k
+        predicted = copy.deepcopy(model).double().rollout(later[begin], horizon)
     truth = later[begin[None, :] + torch.arange(horizon + 1)[:, None]]
     relative = (predicted - truth).norm(dim=-1) / truth.norm(dim=-1)
-    return relative.mean(1).cpu().numpy()
+    return relative.mean(1).nan_to_num(nan=np.inf).cpu().numpy()  # NaN: inf - inf, diverged
 
 
 @dataclass
