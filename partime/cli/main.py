@@ -18,6 +18,7 @@ SUBCOMMAND_MODULES = {
     "train": "partime.cli.train",
     "convergence-test": "partime.cli.convergence_test",
     "manifest": "partime.cli.manifest",
+    "data": "partime.cli.data",
 }
 
 

@@ -18,6 +18,8 @@ TRAIN_FAMILIES = {
     "cnet": "partime.cli.train_cnet",
     "resnet": "partime.cli.train_resnet",
     "lmresnet": "partime.cli.train_lmresnet",
+    "mrcae": "partime.cli.train_mrcae",
+    "lyapunov-ae": "partime.cli.train_lyapunov",
 }
 
 

@@ -58,6 +58,7 @@ class TrainConfig:
     lr: float = field(default=0.1, metadata=_help("learning rate"))
     momentum: float = field(default=0.9, metadata=_help("SGD momentum"))
     weight_decay: float = field(default=5e-4, metadata=_help("L2 weight decay"))
+    adam_eps: float = field(default=1e-8, metadata=_help("Adam's epsilon (denominator term)"))
     exclude_from_decay: tuple[str, ...] = field(
         default=(),
         metadata=_help(
@@ -91,6 +92,7 @@ class TrainConfig:
         _check_float("lr", self.lr, 0.0, math.inf, open_low=True)
         _check_float("momentum", self.momentum, 0.0, 1.0, open_low=False)
         _check_float("weight_decay", self.weight_decay, 0.0, math.inf, open_low=False)
+        _check_float("adam_eps", self.adam_eps, 0.0, math.inf, open_low=True)
         _check_float("lr_decay_factor", self.lr_decay_factor, 0.0, 1.0, open_low=True)
         _check_epochs("lr_decay_epochs", self.lr_decay_epochs, self.epochs)
         _check_epochs("refine_at", self.refine_at, self.epochs)

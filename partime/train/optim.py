@@ -38,7 +38,7 @@ def build_optimizer(model: nn.Module, config: TrainConfig, lr: float) -> torch.o
     groups = [g for g in groups if g["params"]]
     if config.optimizer == "sgd":
         return torch.optim.SGD(groups, lr=lr, momentum=config.momentum, nesterov=False)
-    return torch.optim.Adam(groups, lr=lr)
+    return torch.optim.Adam(groups, lr=lr, eps=config.adam_eps)
 
 
 def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
