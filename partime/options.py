@@ -121,3 +121,11 @@ def config_from_args(cls: type, args: argparse.Namespace, **overrides: Any) -> A
 def option(default: Any = dataclasses.MISSING, help: str = "", **metadata: Any) -> Any:
     """A dataclass field with its command-line help (and e.g. ``choices``) in its metadata."""
     return dataclasses.field(default=default, metadata={"help": help, **metadata})
+
+
+def add_progress_option(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """``--progress/--no-progress`` (dest ``progress``, default on), as every command has it."""
+    parser.add_argument(
+        "--progress", action=argparse.BooleanOptionalAction, default=True,
+        help="progress output on stderr (rank 0)",
+    )  # fmt: skip

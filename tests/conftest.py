@@ -1,4 +1,4 @@
-"""Fixtures for every test: torch's global thread count is restored after each test."""
+"""Fixtures for every test: one torch thread, and torch's thread count restored after."""
 
 from __future__ import annotations
 
@@ -9,9 +9,10 @@ import torch
 
 
 @pytest.fixture(autouse=True)
-def _restore_torch_threads() -> Iterator[None]:
-    """A test may set torch's thread count (tiny matmuls crawl with 2 threads on a busy
-    machine); the next test starts with the count the session had."""
+def one_torch_thread() -> Iterator[None]:
+    """Tests run on one torch thread (tiny matmuls crawl when OpenMP threads compete for a
+    busy machine's cores); a test may set another count, and the next one starts afresh."""
     threads = torch.get_num_threads()
+    torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)

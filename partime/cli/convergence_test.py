@@ -13,6 +13,7 @@ from dataclasses import fields
 
 from partime.io import atomic_write
 from partime.nets.convergence import ConvergenceConfig, run_convergence_test
+from partime.options import add_progress_option
 
 
 def _schemes(text: str) -> tuple[str, ...]:
@@ -42,7 +43,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", help="write the results as JSON to this file")
     parser.add_argument("--plot", help="write the error-vs-h figure to this PNG file")
     parser.add_argument("--json", action="store_true", help="one JSON line on stdout")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_progress_option(parser)
     parser.set_defaults(func=run)
 
 
@@ -61,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
 
     torch.set_num_threads(1)  # tiny float64 MLP: threads only add overhead
     config = config_from_args(args)
-    result = run_convergence_test(config, progress=not args.no_progress)
+    result = run_convergence_test(config, progress=args.progress)
     payload = result.to_dict()
     if args.out:
         with atomic_write(args.out, "w") as handle:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from partime.options import add_options, config_from_args
+from partime.options import add_options, add_progress_option, config_from_args
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -23,7 +23,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_options(cylinder, CylinderConfig)
     cylinder.add_argument("--out", required=True, help="output .npz file")
     cylinder.add_argument("--json", action="store_true", help="one JSON summary line on stdout")
-    cylinder.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_progress_option(cylinder)
     cylinder.add_argument(
         "--threads", type=int, default=None, help="torch threads (default: torch's, all cores)"
     )
@@ -43,7 +43,7 @@ def run_cylinder(args: argparse.Namespace) -> int:
     config = config_from_args(CylinderConfig, args)
     if args.threads is not None:
         torch.set_num_threads(args.threads)
-    flow = generate_cylinder(config, progress=not args.no_progress)
+    flow = generate_cylinder(config, progress=args.progress)
     save_cylinder(flow, args.out)
     summary = {"out": args.out, "shape": list(flow.vorticity.shape), "re": config.re,
                "tau": config.tau, "strouhal": flow.strouhal, "snapshot_dt": config.snapshot_dt,

@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from partime.options import add_progress_option
+
 DEFAULT_SCHEMES = "euler,midpoint,rk4,rk38"
 DEFAULT_STEPS = "1,2,4,8,16"
 
@@ -45,7 +47,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", help="write the rows as JSON to this file")
     parser.add_argument("--plot", help="write accuracy and time vs steps to this PNG file")
     parser.add_argument("--json", action="store_true", help="one JSON line on stdout")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_progress_option(parser)
     parser.set_defaults(func=run)
 
 
@@ -99,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
     shape = model.config.input_shape
     inputs, labels = load_test_split(metadata, args.data, shape, dtype, args.device)
     rows = manifestation_sweep(
-        model, inputs, labels, args.schemes, args.steps, args.batch_size, not args.no_progress
+        model, inputs, labels, args.schemes, args.steps, args.batch_size, args.progress
     )
     trained = {"scheme": model.config.scheme, "n_steps": list(model.config.steps())}
     payload = {"model": str(args.model), "trained": trained, "n_test": len(labels), "rows": rows}

@@ -9,18 +9,23 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from partime.options import add_progress_option
+
 
 def add_launch_arguments(group: argparse._ArgumentGroup) -> None:
-    """--json, --no-progress, --backend, --workers, --address, --threads."""
+    """--json, --progress/--no-progress, --backend, --workers, --address, --threads."""
     from partime.comm import RUN_BACKENDS
 
     group.add_argument("--json", action="store_true", help="one JSON summary line on stdout")
-    group.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_progress_option(group)
     group.add_argument(
         "--backend", default="auto", choices=RUN_BACKENDS,
         help="communication of the ranks (auto: from the launcher; ray: --workers actors)",
     )  # fmt: skip
-    group.add_argument("--workers", type=int, default=None, help="Ray actors (--backend ray)")
+    group.add_argument(
+        "--workers", type=int, default=None,
+        help="Ray actors (--backend ray; default: one per --threads CPUs of the cluster)",
+    )  # fmt: skip
     group.add_argument("--address", default=None, help="Ray cluster HOST:PORT (default: local)")
     group.add_argument("--threads", type=int, default=1, help="torch threads per rank (default: 1)")
 
@@ -35,8 +40,6 @@ def run_on_ranks(
     if args.backend == "ray":
         from partime.comm.ray_spmd import run_spmd
 
-        if args.workers is None:
-            raise ValueError("--backend ray needs --workers N (the number of Ray actors)")
         summary = run_spmd(body, args.workers, *body_args, address=args.address,
                            num_threads=args.threads)[0]  # fmt: skip
     else:

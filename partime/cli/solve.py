@@ -36,8 +36,11 @@ def format_summary(report: SolveReport) -> str:
             f"serial fine wall time: {report.serial.wall_s:.4f} s ({report.serial.mode}, warm)",
             f"max abs error vs serial fine: {report.max_abs_err_vs_serial:.3e}",
             f"speedup vs serial fine: {report.speedup:.2f}x (measured, {report.ranks} rank(s))",
-            f"on {report.config.slices} ranks (one slice each): ≈ {report.projected_speedup:.1f}x "
-            f"faster than serial fine (parareal's cost model, measured c_G/c_F and K)",
+            f"on {report.config.slices} ranks (one slice each): ≈ {report.projected_speedup:.2g}x "
+            f"the speed of serial fine (parareal's cost model, measured c_G/c_F and K)",
+            f"measured c_G/c_F = {report.cost_ratio:.2g}; parareal pays on "
+            f"{report.config.slices} ranks at K = {result.iterations} when c_G/c_F < "
+            f"{report.break_even_ratio:.2g}",
         ]
     return "\n".join(lines)
 

@@ -9,7 +9,7 @@ import argparse
 import time
 
 from partime.hits.workflow import CoarseConfig, fit_coarse
-from partime.options import add_options, config_from_args
+from partime.options import add_options, add_progress_option, config_from_args
 from partime.steppers.jacobian_fit import JacobianFitConfig
 
 
@@ -17,9 +17,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_options(parser, CoarseConfig, positional=("system",))
     parser.add_argument("--out", required=True, help="hierarchy file (--coarse hits:OUT)")
     add_options(parser, JacobianFitConfig)
-    parser.add_argument(
-        "--progress", action=argparse.BooleanOptionalAction, default=True, help="progress output"
-    )
+    add_progress_option(parser)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -11,6 +11,7 @@ import time
 
 from partime.comm import RUN_BACKENDS
 from partime.hits.options import add_hierarchy_options, data_sizes, hierarchy_config
+from partime.options import add_progress_option
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -29,9 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--workers", type=int, default=None, help="Ray tasks (--backend ray; default: one per CPU)"
     )
     parser.add_argument("--address", default=None, help="Ray cluster address HOST:PORT")
-    parser.add_argument(
-        "--progress", action=argparse.BooleanOptionalAction, default=True, help="progress output"
-    )
+    add_progress_option(parser)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     model = config_from_args(LyapunovAEConfig, args)
     loss = config_from_args(LyapunovLossConfig, args)
     train = config_from_args(TrainConfig, args, optimizer="adam")
-    sequence = load_sequence(data, progress=not args.no_progress)
+    sequence = load_sequence(data, progress=args.progress)
     need = 5 * (data.starts - 1) + data.horizon + 1
     if len(sequence.later) < need:
         raise ValueError(
@@ -69,7 +69,7 @@ def _train(comm, args, data, model_config, loss, train, sequence) -> dict | None
 
     with abort_on_exception(comm):
         result = train_lyapunov(sequence, model_config, loss, train, comm,
-                                progress=not args.no_progress)  # fmt: skip
+                                progress=args.progress)  # fmt: skip
         if comm.rank != 0:
             return None
         errors = rollout_errors(result.model, sequence, data.starts, data.horizon)

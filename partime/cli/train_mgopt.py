@@ -14,7 +14,7 @@ import json
 
 from partime.mgopt.presets import PRESETS
 from partime.mgopt.sgd import MGOptConfig
-from partime.options import add_options
+from partime.options import add_options, add_progress_option
 
 _FROM_PRESET = ("lr", "batch_size", "target_accuracy")  # default: the --data preset's value
 _OWN_OPTIONS = ("setup",)  # added with the --levels logic below
@@ -40,7 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default=None, help="JSON file: summary and every V-cycle")
     parser.add_argument("--plot", default=None, help="PNG: loss and accuracy per V-cycle")
     parser.add_argument("--json", action="store_true", help="one JSON line on stdout")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_progress_option(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
     comm = from_env()  # one math thread per rank; serial without a launcher
     _, history = run_preset(
         args.data, args.depth, str(setup), data_seed=args.data_seed, chain=args.chain,
-        progress=not args.no_progress and comm.rank == 0, comm=comm, **overrides,
+        progress=args.progress and comm.rank == 0, comm=comm, **overrides,
     )  # fmt: skip
     if comm.rank != 0:
         return 0

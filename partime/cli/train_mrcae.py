@@ -56,7 +56,7 @@ def _train(comm, args, config, train, splits) -> dict | None:
 
     with abort_on_exception(comm):
         result = train_progressive(splits.train, splits.val, config, train, comm,
-                                   progress=not args.no_progress)  # fmt: skip
+                                   progress=args.progress)  # fmt: skip
         if comm.rank != 0:
             return None
         summary = {"family": "mrcae", "data": args.data, "shape": list(splits.train.shape[1:])}

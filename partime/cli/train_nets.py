@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 
 from torch import nn
 
@@ -21,7 +20,7 @@ def add_training_arguments(
     parser: argparse.ArgumentParser, model_config: type, train_defaults: dict | None = None
 ) -> None:
     """The model's options (``model_config`` fields), then data, training and output options."""
-    from partime.comm import RUN_BACKENDS
+    from partime.cli.ranks import add_launch_arguments
     from partime.data import DataConfig
     from partime.layerpar.strategy import LayerParallelConfig
     from partime.train import TrainConfig
@@ -33,15 +32,7 @@ def add_training_arguments(
     add_options(parser.add_argument_group("layer parallel"), LayerParallelConfig)
     out = parser.add_argument_group("output and launch")
     out.add_argument("--out", required=True, help="model file (rebuilt by `partime manifest`)")
-    out.add_argument("--json", action="store_true", help="one JSON summary line on stdout")
-    out.add_argument("--no-progress", action="store_true", help="no progress bar")
-    out.add_argument(
-        "--backend", default="auto", choices=RUN_BACKENDS,
-        help="communication of the ranks (auto: from the launcher; ray: --workers actors)",
-    )  # fmt: skip
-    out.add_argument("--workers", type=int, default=None, help="Ray actors (--backend ray)")
-    out.add_argument("--address", default=None, help="Ray cluster HOST:PORT (default: local)")
-    out.add_argument("--threads", type=int, default=1, help="torch threads per rank (default: 1)")
+    add_launch_arguments(out)
 
 
 def run_training(
@@ -50,37 +41,15 @@ def run_training(
     """Validate everything, load the data, build ``model_class(config)`` and train it (on
     this launch's ranks, or on ``--workers`` Ray actors); rank 0 writes the best-on-validation
     model to ``--out`` and prints the summary."""
-    from partime.comm import from_env
-    from partime.comm.ray_spmd import run_spmd
+    from partime.cli.ranks import run_on_ranks
     from partime.layerpar.strategy import LayerParallelConfig
 
     layer = config_from_args(LayerParallelConfig, args)
-    if args.backend == "ray":
-        if args.workers is None:
-            raise ValueError("--backend ray needs --workers N (the number of Ray actors)")
-        if layer.layer_parallel:
-            layer.check(args.workers, _train_config(args))
-        summaries = run_spmd(
-            train_on_ranks,
-            args.workers,
-            args,
-            family,
-            model_class,
-            model_config,
-            address=args.address,
-            num_threads=args.threads,
-        )
-        summary = summaries[0]
-    else:
-        comm = from_env(args.backend, num_threads=args.threads)
-        summary = train_on_ranks(comm, args, family, model_class, model_config)
-        if comm.rank != 0:
-            return 0
-    if args.json:
-        print(json.dumps(summary), flush=True)
-    else:
-        print(_sentence(summary), flush=True)
-    return 0
+    if args.backend == "ray" and args.workers is not None and layer.layer_parallel:
+        layer.check(args.workers, _train_config(args))  # before any actor starts
+    return run_on_ranks(
+        train_on_ranks, args, args, family, model_class, model_config, sentence=_sentence
+    )
 
 
 def _train_config(args: argparse.Namespace):
@@ -120,7 +89,7 @@ def train_on_ranks(
             model, fit_comm, step, train = layer_parallel_training(model, comm, layer, train)
         result = fit(model, data.train, data.val if len(data.val[1]) else None,
                      data.test if len(data.test[1]) else None, train, comm=fit_comm, step=step,
-                     progress=not args.no_progress)  # fmt: skip
+                     progress=args.progress)  # fmt: skip
         best = result.best_model
         if layer.layer_parallel:  # the whole network, gathered from its stages
             state = best.state_dict()

@@ -56,17 +56,23 @@ class _SpmdActor:
 
 def run_spmd(
     fn: Callable[..., Any],
-    workers: int,
+    workers: int | None,
     *args: Any,
     address: str | None = None,
     timeout_s: float = 60.0,
     num_threads: int = 1,
     **kwargs: Any,
 ) -> list[Any]:
-    """``fn(comm, *args, **kwargs)`` on ``workers`` Ray actors; their results in rank order."""
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise ValueError(f"workers must be a positive integer, got {workers!r}")
-    with ray_session(address, num_cpus=workers * num_threads) as ray:
+    """``fn(comm, *args, **kwargs)`` on ``workers`` Ray actors (None: one per ``num_threads``
+    CPUs of the Ray cluster); their results in rank order."""
+    if workers is not None and (
+        isinstance(workers, bool) or not isinstance(workers, int) or workers < 1
+    ):
+        raise ValueError(f"workers must be None or a positive integer, got {workers!r}")
+    cpus = None if workers is None else workers * num_threads
+    with ray_session(address, num_cpus=cpus) as ray:
+        if workers is None:
+            workers = max(1, int(ray.cluster_resources().get("CPU", 1)) // num_threads)
         actor = ray.remote(num_cpus=num_threads)(_SpmdActor)
         actors = [actor.remote(num_threads) for _ in range(workers)]
         try:

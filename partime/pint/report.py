@@ -59,16 +59,30 @@ class SolveReport:
         return None if self.serial is None else self.serial.wall_s / self.result.wall_s
 
     @property
-    def projected_speedup(self) -> float | None:
-        """Parareal's model speedup over the serial fine solve with one slice per rank
-        (P = slices): 1 / ((K+1)·c_G/c_F + K/P), from the measured cost per slice of a coarse
-        call c_G and of the serial fine solve c_F and the K iterations this solve took."""
+    def cost_ratio(self) -> float | None:
+        """c_G/c_F: the measured cost of one coarse call per slice over that of the serial fine
+        solve per slice."""
         r = self.result
         if self.serial is None or r.coarse_calls == 0:
             return None
-        c_fine = self.serial.wall_s / self.config.slices
-        c_coarse = r.coarse_s / r.coarse_calls
-        return 1.0 / ((r.iterations + 1) * c_coarse / c_fine + r.iterations / self.config.slices)
+        return (r.coarse_s / r.coarse_calls) / (self.serial.wall_s / self.config.slices)
+
+    @property
+    def break_even_ratio(self) -> float:
+        """The c_G/c_F below which the model speedup at P = slices exceeds 1 for this K."""
+        k = self.result.iterations
+        return max(0.0, 1.0 - k / self.config.slices) / (k + 1)
+
+    @property
+    def projected_speedup(self) -> float | None:
+        """Parareal's model speedup over the serial fine solve with one slice per rank
+        (P = slices): 1 / ((K+1)·c_G/c_F + K/P), from the measured ``cost_ratio`` and the K
+        iterations this solve took."""
+        ratio = self.cost_ratio
+        if ratio is None:
+            return None
+        k = self.result.iterations
+        return 1.0 / ((k + 1) * ratio + k / self.config.slices)
 
     @property
     def dense(self) -> tuple[Tensor, Tensor] | None:
@@ -95,6 +109,8 @@ class SolveReport:
             "speedup": self.speedup,
             "projected_speedup": self.projected_speedup,
             "projected_ranks": self.config.slices,
+            "cost_ratio": self.cost_ratio,
+            "break_even_ratio": self.break_even_ratio,
             "max_abs_err_vs_serial": self.max_abs_err_vs_serial,
             "serial_mode": None if self.serial is None else self.serial.mode,
             "fine_calls": r.fine_calls,

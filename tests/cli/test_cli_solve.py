@@ -46,6 +46,11 @@ def test_lorenz_vectorized_matches_serial_and_writes_files(capsys, tmp_path):
     assert abs(saved["states"] - saved["serial_states"]).max() == summary["max_abs_err_vs_serial"]
     assert saved["config"]["coarse"] == "rk4:0.02" and saved["summary"] == summary
     assert fig.stat().st_size > 10_000
+    k, p, ratio = summary["iterations"], summary["projected_ranks"], summary["cost_ratio"]
+    assert p == 8 and ratio > 0
+    assert summary["projected_speedup"] == pytest.approx(1 / ((k + 1) * ratio + k / p))
+    at_break_even = 1 / ((k + 1) * summary["break_even_ratio"] + k / p)
+    assert at_break_even == pytest.approx(1.0)
 
 
 def test_hybrid_and_exact_iteration_count(capsys):

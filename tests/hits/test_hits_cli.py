@@ -1,8 +1,11 @@
-"""``partime train hits`` end to end on a tiny budget, and its bad-input errors."""
+"""``partime train hits`` end to end on a tiny budget, its bad-input errors, and the shipped
+Lorenz coarse."""
 
 from __future__ import annotations
 
+import json
 import re
+from pathlib import Path
 
 import pytest
 import torch
@@ -83,8 +86,6 @@ def test_train_hits_unknown_system(tmp_path, capsys):
 
 
 def test_train_coarse_fits_a_parareal_coarse_that_solve_accepts(tmp_path, monkeypatch, capsys):
-    import json
-
     monkeypatch.setenv("PARTIME_CACHE", str(tmp_path / "cache"))
     out = tmp_path / "vdp_coarse.pt"
     argv = ["train", "coarse", "vdp", "--out", str(out), "--fine", "rk4:0.01"]
@@ -130,3 +131,15 @@ def test_train_coarse_bad_options(tmp_path, capsys, extra, message):
         del argv[i : i + 2]
     assert main(argv) == 2
     assert message in capsys.readouterr().err
+
+
+def test_the_shipped_lorenz_coarse_runs_the_main_job_in_few_iterations(capsys):
+    """The README's first command on 4 trajectories: the Jacobian-fitted coarse in examples/."""
+    coarse = Path(__file__).parents[2] / "examples" / "lorenz_coarse.pt"
+    argv = ["solve", "lorenz", "--t-end", "2.56", "--slices", "32", "--fine", "rk4:5e-4"]
+    argv += ["--coarse", f"hits:{coarse}", "--batch", "4", "--compare-serial"]
+    assert main([*argv, "--no-progress", "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["converged"] and summary["iterations"] <= 6
+    assert summary["max_abs_err_vs_serial"] <= 1e-10
+    assert summary["projected_speedup"] > 0

@@ -35,7 +35,6 @@ def _params(h: Hierarchy) -> list[torch.Tensor]:
 
 def test_ray_two_workers_equal_serial():
     train, val = _data(32, 0), _data(8, 1)
-    torch.set_num_threads(1)
     serial = train_hierarchy(train, 0.01, CONFIG, val_data=val, system="rot")
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:

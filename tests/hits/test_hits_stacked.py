@@ -28,15 +28,6 @@ def data() -> tuple[torch.Tensor, torch.Tensor]:
     return full[:40], full[40:]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small batched matmuls crawl when OpenMP threads compete for busy cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _max_diff(a, b) -> float:
     return max(
         float((p - q).abs().max())

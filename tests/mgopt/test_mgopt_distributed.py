@@ -14,7 +14,7 @@ import sys
 
 import pytest
 import torch
-from conftest import make_problem
+from mgopt_problems import make_problem
 
 from partime.comm import detect_launcher, from_env
 from partime.mgopt import MGOptConfig, VCycle, WorkCounter

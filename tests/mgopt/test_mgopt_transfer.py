@@ -1,7 +1,7 @@
 """Transfers: R_p I = identity, R = Iᵀ as matrices, first-order coherence, β scaling."""
 
 import torch
-from conftest import make_problem
+from mgopt_problems import make_problem
 
 from partime.mgopt import (
     LevelObjective,

@@ -2,7 +2,7 @@
 
 import pytest
 import torch
-from conftest import make_problem
+from mgopt_problems import make_problem
 
 from partime.mgopt import TABLE2_PAPER, MGOptConfig, VCycle, VCycleSetup, WorkCounter, table1_setup
 from partime.mgopt.optimizers import GradientDescent

@@ -19,14 +19,6 @@ from partime.steppers.jacobian_fit import (
 )
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny float64 matmuls crawl with 2 threads on a busy machine
-    yield
-    torch.set_num_threads(threads)
-
-
 def _states(n: int, seed: int) -> torch.Tensor:
     gen = torch.Generator().manual_seed(seed)
     return 4 * torch.rand(n, 2, generator=gen, dtype=torch.float64) - 2
@@ -52,7 +44,8 @@ def test_targets_match_finite_differences_on_a_nonlinear_flow():
         dx[:, j] = eps
         column = (fine(x + dx, 0.0, 0.2) - fine(x - dx, 0.0, 0.2)) / (2 * eps)
         assert (targets.jacobians[..., j] - column).abs().max() < 1e-7
-    assert torch.equal(targets.values, fine(x, 0.0, 0.2))
+    # the targets come from the eager steps (under jvp), the call from a compiled kernel
+    torch.testing.assert_close(targets.values, fine(x, 0.0, 0.2), rtol=0, atol=1e-13)
 
 
 def test_model_jacobians_equal_autograd_rows():
