@@ -1,5 +1,5 @@
-"""The ODE-Net convergence test (SEEDS S4a): a vector field G trained inside Euler, midpoint or
-RK4 (3/8 rule) on pendulum pairs Δt apart, then integrated with each scheme over a sweep of h.
+"""The ODE-Net convergence test (Queiruga et al.): a vector field G trained inside Euler, midpoint
+or RK4 (3/8 rule) on pendulum pairs Δt apart, then integrated with each scheme over a sweep of h.
 
 The claims: the Euler-trained G's error has a sharp dip at h = Δt (>= 100x below its h -> 0
 error) and does not converge; the RK-trained G converges to a model-error floor under RK4 and

@@ -1,4 +1,4 @@
-"""LM-ResNet vs the pre-activation ResNet at equal depth (SEEDS S5) on hard mnist1d, paired seeds.
+"""LM-ResNet vs the pre-activation ResNet at equal depth (Lu et al.), paired seeds.
 
 1-D ResNet-20 (blocks 3-3-3, widths 16/32/64) with and without the linear multistep update
 u_{n+1} = (1 − k_n)u_n + k_n u_{n−1} + f_n(u_n); both from the same seed per pair, SGD lr 0.1,

@@ -1,4 +1,4 @@
-"""Manifestation invariance of ContinuousNet (SEEDS S4b) at CPU budget.
+"""Manifestation invariance of ContinuousNet (Queiruga et al. 2020) at CPU budget.
 
 Trains ContinuousNets with classic RK4 and with Euler (same steps, same seeds), then evaluates
 each under every scheme × steps per OdeBlock (``manifestation_sweep``: the same weights, no

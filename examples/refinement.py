@@ -1,5 +1,5 @@
-"""Refinement in depth during training (SEEDS S4b): ContinuousNet 1-1-1 -> 2-2-2 -> 4-4-4 vs a
-fixed 4-4-4 trained for the same epochs: test accuracy and wall time, paired seeds.
+"""Refinement in depth during training (Queiruga et al.): ContinuousNet 1-1-1 -> 2-2-2 -> 4-4-4
+vs a fixed 4-4-4 trained for the same epochs: test accuracy and wall time, paired seeds.
 
 Refinement doubles the pieces of every OdeBlock (each piece duplicated, its batch-norm
 statistics too) and, with ``refine_steps="double"`` as the authors, the steps, so the net keeps

@@ -1,5 +1,6 @@
 """Classification sets that need no files: scikit-learn's bundled digits, ``mnist1d`` generated
-procedurally by its package (never its download path) and concentric circles (SEEDS-wave2 S3).
+procedurally by its package (never its download path) and concentric circles
+(the MG/OPT paper's set).
 
 Each returns float64 inputs and int64 labels as numpy arrays; splitting, normalisation and the
 dtype are ``partime.data.classification``'s business.
@@ -46,8 +47,8 @@ class Mnist1dVariant:
     iid_noise_factor: float = 1.0
 
 
-#: "mnist1d" is the package's default; "mnist1d-hard" has ×4 correlated and iid noise (the LM
-#: prototype of SEEDS-wave2 S5: the default leaves ~2% error, too little to separate models).
+#: "mnist1d" is the package's default; "mnist1d-hard" has ×4 correlated and iid noise (the
+#: default leaves ~2% error, too little to separate LM-ResNet from ResNet).
 MNIST1D_VARIANTS = {
     "mnist1d": Mnist1dVariant(),
     "mnist1d-hard": Mnist1dVariant(corr_noise_factor=4.0, iid_noise_factor=4.0),

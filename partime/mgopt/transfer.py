@@ -11,7 +11,7 @@ by all levels and go across unchanged (identity).
 - ``restrict_parameters`` (R_p = ½Iᵀ, the L2 projection onto the coarse pieces): the two fine
   pieces are *averaged*, so R_p I = identity. The paper writes Θ^{l−1,0} = R Θ^{l,μ} with the
   gradient's R = Iᵀ, which taken literally doubles every weight at each level (×2^{L−1} on the
-  coarsest); SEEDS-wave2 S3 measured that version to be erratic, so parameters are averaged.
+  coarsest); measured, that version trains erratically, so parameters are averaged.
 
 All three act on the rank's own layers only: a depth partition with boundaries on the coarsest
 grid keeps each coarse piece and the two fine pieces it covers on one rank.

@@ -48,7 +48,8 @@ def _check_epochs(name: str, values: object, epochs: int) -> None:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Options of ``partime.train.fit``; defaults are ContinuousNet's CIFAR recipe (SEEDS S4b)."""
+    """Options of ``partime.train.fit``; defaults are ContinuousNet's CIFAR
+    recipe (Queiruga et al.)."""
 
     epochs: int = field(default=10, metadata=_help("passes over the training set"))
     batch_size: int = field(default=128, metadata=_help("global batch (split over the ranks)"))
