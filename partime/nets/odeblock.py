@@ -30,6 +30,7 @@ from partime.integrators import ButcherTableau, get_tableau
 from partime.integrators.explicit import step_state
 from partime.nets.basis import Basis, make_basis
 from partime.nets.checks import positive_int
+from partime.nets.coefficients import combine, empty_tree, set_pieces, slot, stripped
 from partime.steppers.compose import duration_of, steps_in
 
 _GRID_TOL = 1e-9  # fraction of a step within which a time counts as a grid point
@@ -41,11 +42,6 @@ class _Stage:
 
     weights: tuple[tuple[str, float], ...]
     piece: int
-
-
-def _slot(module: nn.Module, path: str) -> tuple[nn.Module, str]:
-    *parents, leaf = path.split(".")
-    return module.get_submodule(".".join(parents)), leaf
 
 
 def reset_parameters(module: nn.Module) -> None:
@@ -88,17 +84,17 @@ class OdeBlock(nn.Module):
         copies = [copy.deepcopy(rate) for _ in range(basis.n_coefficients)]
         for piece in copies:
             (init or reset_parameters)(piece)
-        coefficients = _empty_tree(rate)
+        coefficients = empty_tree(rate)
         paths = [path for path, _ in rate.named_parameters()]
         for path in paths:
             pieces = [c.get_parameter(path).detach() for c in copies]
-            _set_pieces(coefficients, path, pieces, requires_grad=True)
+            set_pieces(coefficients, path, pieces, requires_grad=True)
         for path, buffer in rate.named_buffers():
-            module, leaf = _slot(coefficients, path)
-            persistent = leaf not in _slot(rate, path)[0]._non_persistent_buffers_set
+            module, leaf = slot(coefficients, path)
+            persistent = leaf not in slot(rate, path)[0]._non_persistent_buffers_set
             stacked = torch.stack([buffer.detach().clone()] * n_pieces)
             module.register_buffer(leaf, stacked, persistent=persistent)
-        self._setup(coefficients, _stripped(rate), paths, basis, scheme, n_steps, epsilon,
+        self._setup(coefficients, stripped(rate), paths, basis, scheme, n_steps, epsilon,
                     state_shape)  # fmt: skip
 
     def _setup(
@@ -124,9 +120,9 @@ class OdeBlock(nn.Module):
         # must not find layers whose weights are gone. Its training flag follows the block's.
         object.__setattr__(self, "_template", template)
         self.parameter_paths = tuple(paths)
-        self._param_slots = [(coefficients.get_submodule(p), _slot(template, p)) for p in paths]
+        self._param_slots = [(coefficients.get_submodule(p), slot(template, p)) for p in paths]
         self._buffer_slots = [
-            (_slot(coefficients, b), _slot(template, b)) for b, _ in coefficients.named_buffers()
+            (slot(coefficients, b), slot(template, b)) for b, _ in coefficients.named_buffers()
         ]
         self._plan = self._stage_plan()
 
@@ -232,7 +228,7 @@ class OdeBlock(nn.Module):
     def _rate(self, stage: _Stage, x: Tensor, params: list[dict], buffers: list[Tensor]) -> Tensor:
         """R(x; θ(stage)) with the buffers of the stage's piece."""
         for (_, (module, leaf)), pieces in zip(self._param_slots, params, strict=True):
-            module.__dict__[leaf] = _combine(stage.weights, pieces)
+            module.__dict__[leaf] = combine(stage.weights, pieces)
         for (_, (module, leaf)), stacked in zip(self._buffer_slots, buffers, strict=True):
             module.__dict__[leaf] = stacked[stage.piece]
         return self._template(x)
@@ -320,9 +316,9 @@ class OdeBlock(nn.Module):
             stack = self.coefficient_stack(path).detach()
             requires_grad = self._pieces(path)[0].requires_grad
             pieces = self.basis.refine_coefficients(stack).unbind(0)
-            _set_pieces(coefficients, path, pieces, requires_grad)
+            set_pieces(coefficients, path, pieces, requires_grad)
         for path, buffer in self.coefficients.named_buffers():
-            module, leaf = _slot(coefficients, path)
+            module, leaf = slot(coefficients, path)
             module._buffers[leaf] = buffer.repeat_interleave(2, dim=0)
         n_steps = 2 * self.n_steps if double_steps else self.n_steps
         return self._assemble(
@@ -349,55 +345,3 @@ class OdeBlock(nn.Module):
             f"basis={self.basis.name!r}, n_pieces={self.n_pieces}, scheme={self.scheme!r}, "
             f"n_steps={self.n_steps}, epsilon={self.epsilon:g}"
         )
-
-
-def _combine(weights: tuple[tuple[str, float], ...], pieces: dict[str, Tensor]) -> Tensor:
-    """Σ w_k c_k over the pieces keyed "k"; a single unit weight is the coefficient itself."""
-    if len(weights) == 1 and weights[0][1] == 1.0:
-        return pieces[weights[0][0]]
-    (k, w), *rest = weights
-    out = pieces[k] * w
-    for k, w in rest:
-        out = torch.add(out, pieces[k], alpha=w)
-    return out
-
-
-class CoefficientTree(nn.Module):
-    """The root of an OdeBlock's coefficients: plain modules named like the rate's."""
-
-    def __repr__(self) -> str:
-        params = [m for m in self.modules() if isinstance(m, nn.ParameterList)]
-        sizes = sorted({len(m) for m in params})
-        return (
-            f"CoefficientTree({len(params)} parameters x {', '.join(map(str, sizes))} "
-            f"coefficients, {len(list(self.buffers()))} stacked buffers)"
-        )
-
-
-def _empty_tree(rate: nn.Module) -> nn.Module:
-    """Plain modules named like ``rate``'s submodules (so no layer type matches them)."""
-    root = CoefficientTree()
-    for name, _ in rate.named_modules():
-        if name:
-            parent, _, leaf = name.rpartition(".")
-            root.get_submodule(parent).add_module(leaf, nn.Module())
-    return root
-
-
-def _set_pieces(root: nn.Module, path: str, pieces: Sequence[Tensor], requires_grad: bool) -> None:
-    """Put the coefficients of parameter ``path`` under ``root`` as a ParameterList."""
-    module, leaf = _slot(root, path)
-    params = [nn.Parameter(p.clone(), requires_grad=requires_grad) for p in pieces]
-    module._modules[leaf] = nn.ParameterList(params)
-
-
-def _stripped(rate: nn.Module) -> nn.Module:
-    """A copy of ``rate`` without parameters and buffers: the blocks set them per stage."""
-    template = copy.deepcopy(rate)
-    for path, _ in list(rate.named_parameters()):
-        module, leaf = _slot(template, path)
-        del module._parameters[leaf]
-    for path, _ in list(rate.named_buffers()):
-        module, leaf = _slot(template, path)
-        del module._buffers[leaf]
-    return template
