@@ -7,9 +7,10 @@ parameters and against encoding size beside RED-Net (linear), RED-Net (+ReLU) an
     python examples/mrcae_toy.py --preset paper         # the code's 5000 steps, batch 350
     python examples/mrcae_toy.py --model results/m.pt   # a MrCAE from `partime train mrcae --out`
 
-Writes docs/figures/mrcae_<data>_training.png and mrcae_<data>_benchmark.png and
-results/mrcae_<data>.json; prints the stages, the baselines and whether MrCAE needs fewer
-parameters than each RED-Net at that net's error.
+Writes docs/figures/mrcae_<data>.png (error through the stages, error against parameters and
+encoding size beside the baselines, masks over a validation snapshot), results/mrcae_<data>.json
+(every record, curves included) and results/mrcae_<data>.pt (the grown MrCAE); prints the stages,
+the baselines and whether MrCAE needs fewer parameters than each RED-Net at that net's error.
 """
 
 from __future__ import annotations
@@ -24,9 +25,9 @@ import torch
 
 from partime.data.snapshots import load_snapshots, split_snapshots
 from partime.io.atomic import atomic_write
-from partime.plot.mrcae import plot_benchmark, plot_training
+from partime.plot.mrcae import plot_report, plot_training
 from partime.train import TrainConfig
-from partime.train.model_file import load_model
+from partime.train.model_file import load_model, save_model
 from partime.train.mrcae import ProgressiveConfig, StageRecord, train_progressive
 from partime.train.mrcae_baselines import train_rednets
 
@@ -86,17 +87,20 @@ def main() -> None:
             f"  level {s.level} {s.op:6s} +{s.channels}: {s.steps:5d} steps ({s.stop}), global "
             f"val {s.best_val:.3g}, {s.parameters} parameters, encoding {s.encoding_size}"
         )
-    figures = Path(args.figures)
-    plot_training(stages, model, splits.val[0], figures / f"mrcae_{name}_training.png")
+    figure = Path(args.figures) / f"mrcae_{name}.png"
+    if not args.model:
+        save_model(
+            f"results/mrcae_{name}.pt", model, {"stages": [dataclasses.asdict(s) for s in stages]}
+        )
     report = {"preset": args.preset, "widths": [list(w) for w in widths], "mrcae_s": mrcae_s,
-              "stages": [s.summary() for s in stages]}  # fmt: skip
+              "MrCAE": [dataclasses.asdict(s) for s in stages]}  # fmt: skip
     if not args.no_baselines:
         curves = {"MrCAE": stages}
         for label, activation in (("RED-Net (linear)", "none"), ("RED-Net (+ReLU)", "relu")):
             start = time.perf_counter()
             curves[label] = train_rednets(widths, splits.train, splits.val, plan, train,
                                           activation, progress=True)  # fmt: skip
-            report[label] = [r.summary() for r in curves[label]]
+            report[label] = [dataclasses.asdict(r) for r in curves[label]]
             report[f"{label} fewer parameters"] = matched(stages, curves[label])
             print(f"{label} ({time.perf_counter() - start:.0f} s):")
             for r, m in zip(curves[label], report[f"{label} fewer parameters"], strict=True):
@@ -111,12 +115,16 @@ def main() -> None:
         curves["MrCAE (+ReLU, no masks)"] = train_progressive(
             splits.train, splits.val, relu, train, progress=True
         ).stages
-        report["MrCAE (+ReLU)"] = [s.summary() for s in curves["MrCAE (+ReLU, no masks)"]]
+        report["MrCAE (+ReLU, no masks)"] = [
+            dataclasses.asdict(s) for s in curves["MrCAE (+ReLU, no masks)"]
+        ]
         print(
             f"MrCAE (+ReLU, no masks) ({time.perf_counter() - start:.0f} s): final val "
             f"{curves['MrCAE (+ReLU, no masks)'][-1].best_val:.3g}"
         )
-        plot_benchmark(curves, figures / f"mrcae_{name}_benchmark.png")
+        plot_report(curves, model, splits.val[0], figure)
+    else:
+        plot_training(stages, model, splits.val[0], figure)
     with atomic_write(args.out or f"results/mrcae_{name}.json", "w") as handle:
         json.dump(report, handle, indent=1)
 
