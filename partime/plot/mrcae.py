@@ -12,6 +12,7 @@ import matplotlib
 
 matplotlib.use("Agg")  # files only: no display on compute nodes
 import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.ticker  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
@@ -93,6 +94,8 @@ def benchmark_panels(by_parameters, by_encoding, curves: dict[str, Sequence[Stag
     by_parameters.set(xlabel="parameters", ylabel="global validation error", title="(Fig. 10)")
     by_encoding.set(xlabel="encoding size", ylabel="global validation error", title="(Fig. 11)")
     by_parameters.legend(fontsize=7)
+    for ax in (by_parameters, by_encoding):  # short ranges: log minor labels would overlap
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
 
 
 def plot_report(
