@@ -12,6 +12,7 @@ import matplotlib
 
 matplotlib.use("Agg")  # files only: no display on compute nodes
 import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.ticker  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
@@ -19,7 +20,7 @@ from partime.io.atomic import atomic_write_with  # noqa: E402
 from partime.nets.mrcae import MrCAE, dilate  # noqa: E402
 from partime.train.mrcae import StageRecord  # noqa: E402
 
-__all__ = ["error_curve_panel", "mask_panels", "plot_benchmark", "plot_training"]
+__all__ = ["benchmark_panels", "error_curve_panel", "mask_panels", "plot_report", "plot_training"]
 
 
 def _save(fig, path: str | os.PathLike) -> Path:
@@ -60,29 +61,56 @@ def mask_panels(fig, model: MrCAE, snapshot: np.ndarray, gridspec) -> None:
         ax.set_yticks([])
 
 
+def _mask_grid(fig, grid_cell, model: MrCAE, snapshot: np.ndarray) -> None:
+    n_groups = sum(len(level.unresolved()) for level in model.levels)
+    if n_groups:
+        cells = grid_cell.subgridspec((n_groups + 5) // 6, 6)
+        mask_panels(fig, model, snapshot, [cells[i // 6, i % 6] for i in range(n_groups)])
+
+
+def _mask_rows(model: MrCAE) -> int:
+    return max(1, (sum(len(level.unresolved()) for level in model.levels) + 5) // 6)
+
+
 def plot_training(
     stages: Sequence[StageRecord], model: MrCAE, snapshot: np.ndarray, path: str | os.PathLike
 ) -> Path:
     """The error curve and the masks of a progressive run in one figure."""
-    n_groups = sum(len(level.unresolved()) for level in model.levels)
-    fig = plt.figure(figsize=(10, 3.6 + 1.8 * ((n_groups + 5) // 6)))
-    grid = fig.add_gridspec(2, 1, height_ratios=[2, max(1, (n_groups + 5) // 6)])
+    rows = _mask_rows(model)
+    fig = plt.figure(figsize=(10, 3.6 + 1.8 * rows))
+    grid = fig.add_gridspec(2, 1, height_ratios=[2, rows])
     error_curve_panel(fig.add_subplot(grid[0]), stages)
-    if n_groups:
-        cells = grid[1].subgridspec((n_groups + 5) // 6, 6)
-        mask_panels(fig, model, snapshot, [cells[i // 6, i % 6] for i in range(n_groups)])
+    _mask_grid(fig, grid[1], model, snapshot)
     return _save(fig, path)
 
 
-def plot_benchmark(curves: dict[str, Sequence[StageRecord]], path: str | os.PathLike) -> Path:
+def benchmark_panels(by_parameters, by_encoding, curves: dict[str, Sequence[StageRecord]]) -> None:
     """Validation error against parameters and against encoding size, one line per model."""
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     for name, records in curves.items():
         errors = [r.best_val for r in records]
         style = "o-" if name.startswith("MrCAE") else "s--"
-        axes[0].loglog([r.parameters for r in records], errors, style, ms=4, label=name)
-        axes[1].loglog([r.encoding_size for r in records], errors, style, ms=4, label=name)
-    axes[0].set(xlabel="parameters", ylabel="global validation error", title="(Fig. 10)")
-    axes[1].set(xlabel="encoding size", ylabel="global validation error", title="(Fig. 11)")
-    axes[0].legend(fontsize=8)
+        by_parameters.loglog([r.parameters for r in records], errors, style, ms=4, label=name)
+        by_encoding.loglog([r.encoding_size for r in records], errors, style, ms=4, label=name)
+    by_parameters.set(xlabel="parameters", ylabel="global validation error", title="(Fig. 10)")
+    by_encoding.set(xlabel="encoding size", ylabel="global validation error", title="(Fig. 11)")
+    by_parameters.legend(fontsize=7)
+    for ax in (by_parameters, by_encoding):  # short ranges: log minor labels would overlap
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+
+
+def plot_report(
+    curves: dict[str, Sequence[StageRecord]],
+    model: MrCAE,
+    snapshot: np.ndarray,
+    path: str | os.PathLike,
+) -> Path:
+    """One figure: MrCAE's error through the stages (``curves["MrCAE"]``), error against
+    parameters and against encoding size beside the baselines, and the masks over a snapshot."""
+    rows = _mask_rows(model)
+    fig = plt.figure(figsize=(14, 4 + 2.2 * rows))
+    grid = fig.add_gridspec(2, 1, height_ratios=[2, rows])
+    top = grid[0].subgridspec(1, 3)
+    error_curve_panel(fig.add_subplot(top[0]), curves["MrCAE"])
+    benchmark_panels(fig.add_subplot(top[1]), fig.add_subplot(top[2]), curves)
+    _mask_grid(fig, grid[1], model, snapshot)
     return _save(fig, path)

@@ -1,19 +1,18 @@
 """The Lyapunov-stable autoencoder: P solves ΩᵀPΩ − P = −I (against scipy, residual <= 1e-10)
 with finite-difference gradients, ρ vanishes for a stable Ω and pulls an unstable one back,
-the model's predictions are its rollouts, and data-parallel training equals serial."""
+the model's predictions are its rollouts, and data-parallel training on two real ranks
+(``mpiexec -n 2``, ``torchrun`` with gloo) equals serial."""
 
 from __future__ import annotations
 
 import math
 import os
-import shutil
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 import scipy.linalg
 import torch
+from two_ranks import MPIEXEC, mpiexec_pytest, torchrun_pytest
 
 from partime.comm import SerialComm
 from partime.data.sequences import Sequence
@@ -30,7 +29,6 @@ from partime.train.lyapunov import rollout_errors, sequence_pairs, train_lyapuno
 
 F64 = torch.float64
 HERE = os.path.abspath(__file__)
-MPIEXEC = shutil.which("mpiexec")
 
 
 def scaled(n: int, radius: float, seed: int) -> torch.Tensor:
@@ -141,11 +139,8 @@ def test_training_records_the_spectral_radius_and_scores_rollouts():
         rollout_errors(result.model, sine_sequence(), starts=3, horizon=100)
 
 
-@pytest.mark.mpi(min_size=2)
-def test_mpi_side_equals_serial():
-    from partime.comm import from_env
-
-    comm = from_env("mpi")
+def check_equals_serial(comm) -> None:
+    """Two ranks give the serial run's weights, losses and spectral radii (float64)."""
     parallel = run(comm)
     if comm.rank == 0:
         serial = run(SerialComm())
@@ -153,15 +148,38 @@ def test_mpi_side_equals_serial():
         pairs = zip(*states, strict=True)
         assert max(float((a - b).abs().max()) for a, b in pairs) <= 1e-12
         assert np.allclose(parallel.radii, serial.radii, rtol=0, atol=1e-12)
+        epochs = parallel.summary["epochs"], serial.summary["epochs"]
+        for got, want in zip(*epochs, strict=True):
+            assert abs(got["train_loss"] - want["train_loss"]) <= 1e-12
+        assert parallel.summary["ranks"] == comm.size
+    states = comm.allgather([t.clone() for t in parallel.model.state_dict().values()])
+    assert all(torch.equal(a, b) for a, b in zip(states[0], states[1], strict=True))
+
+
+@pytest.mark.mpi(min_size=2)
+def test_mpi_side_equals_serial():
+    from partime.comm import from_env
+
+    check_equals_serial(from_env("mpi"))
+
+
+@pytest.mark.skipif("TORCHELASTIC_RUN_ID" not in os.environ, reason="runs under torchrun")
+def test_torch_side_equals_serial():
+    from partime.comm import from_env
+
+    check_equals_serial(from_env("torch"))
 
 
 @pytest.mark.slow
 @pytest.mark.skipif(MPIEXEC is None, reason="mpiexec not found")
 def test_mpiexec_two_ranks_equal_serial():
-    pytest_args = ["-m", "pytest", "--with-mpi", "-q", "-p", "no:cacheprovider", "-m", "mpi", HERE]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    command = ["timeout", "240", MPIEXEC, "-n", "2", sys.executable, *pytest_args]
-    cwd = os.path.dirname(HERE)
-    proc = subprocess.run(command, env=env, capture_output=True, text=True, cwd=cwd)
+    proc = mpiexec_pytest(HERE)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "1 passed" in proc.stdout
+
+
+@pytest.mark.slow
+def test_torchrun_gloo_two_ranks_equal_serial():
+    proc = torchrun_pytest(HERE)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "1 passed" in proc.stdout

@@ -1,19 +1,19 @@
 """MrCAE's progressive training on a small two-level problem: the stage plan and stopping
-rules, resume after an interrupted stage sequence (bitwise), ``mpiexec -n 2`` equal to serial
-(float64, <= 1e-12), the RED-Net baselines, and bad options refused with clear errors."""
+rules, resume after an interrupted stage sequence (bitwise), two ranks (``mpiexec -n 2`` and
+``torchrun`` with gloo) equal to serial (float64, <= 1e-12), the RED-Net baselines, and bad
+options refused with clear errors."""
 
 from __future__ import annotations
 
 import dataclasses
 import os
 import shutil
-import subprocess
-import sys
 import tempfile
 
 import numpy as np
 import pytest
 import torch
+from two_ranks import MPIEXEC, mpiexec_pytest, torchrun_pytest
 
 from partime.comm import SerialComm
 from partime.train import TrainConfig
@@ -21,7 +21,6 @@ from partime.train.mrcae import ProgressiveConfig, train_progressive
 from partime.train.mrcae_baselines import train_rednets
 
 HERE = os.path.abspath(__file__)
-MPIEXEC = shutil.which("mpiexec")
 TRAIN = TrainConfig(epochs=60, batch_size=12, optimizer="adam", lr=1e-2, weight_decay=1e-5,
                     adam_eps=1e-3, dtype="float64")  # fmt: skip
 SHORT = dataclasses.replace(TRAIN, epochs=10)
@@ -129,11 +128,9 @@ def test_sgd_is_refused():
         run(train=dataclasses.replace(TRAIN, optimizer="sgd"))
 
 
-@pytest.mark.mpi(min_size=2)
-def test_mpi_side_equals_serial():
-    from partime.comm import from_env
-
-    comm = from_env("mpi")
+def check_equals_serial(comm) -> None:
+    """Two ranks (uneven shards: batches of 12 over 2 ranks, validation 8) give the serial
+    run's weights, stages and errors; every rank ends with the same weights."""
     parallel = run(comm, train=SHORT)
     if comm.rank == 0:
         serial = run(SerialComm(), train=SHORT)
@@ -141,17 +138,35 @@ def test_mpi_side_equals_serial():
         for got, want in zip(parallel.stages, serial.stages, strict=True):
             assert (got.steps, got.stop) == (want.steps, want.stop)
             assert abs(got.best_val - want.best_val) <= 1e-12
+            assert np.allclose(got.curve, want.curve, rtol=0, atol=1e-12)
     states = comm.allgather([t.clone() for t in parallel.model.state_dict().values()])
     assert all(torch.equal(a, b) for a, b in zip(states[0], states[1], strict=True))
+
+
+@pytest.mark.mpi(min_size=2)
+def test_mpi_side_equals_serial():
+    from partime.comm import from_env
+
+    check_equals_serial(from_env("mpi"))
+
+
+@pytest.mark.skipif("TORCHELASTIC_RUN_ID" not in os.environ, reason="runs under torchrun")
+def test_torch_side_equals_serial():
+    from partime.comm import from_env
+
+    check_equals_serial(from_env("torch"))
 
 
 @pytest.mark.slow
 @pytest.mark.skipif(MPIEXEC is None, reason="mpiexec not found")
 def test_mpiexec_two_ranks_equal_serial():
-    pytest_args = ["-m", "pytest", "--with-mpi", "-q", "-p", "no:cacheprovider", "-m", "mpi", HERE]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    command = ["timeout", "240", MPIEXEC, "-n", "2", sys.executable, *pytest_args]
-    cwd = os.path.dirname(HERE)
-    proc = subprocess.run(command, env=env, capture_output=True, text=True, cwd=cwd)
+    proc = mpiexec_pytest(HERE)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "1 passed" in proc.stdout
+
+
+@pytest.mark.slow
+def test_torchrun_gloo_two_ranks_equal_serial():
+    proc = torchrun_pytest(HERE)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "1 passed" in proc.stdout
