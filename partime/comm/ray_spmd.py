@@ -24,6 +24,9 @@ import torch.distributed as dist
 from partime.comm.raycluster import ray_session
 from partime.comm.torchdist import TorchComm
 
+#: how long the other ranks' results are awaited after a RuntimeError, for an actor's death
+DEATH_GRACE_S = 5.0
+
 
 class _SpmdActor:
     """One rank: joins the group, runs the function, leaves the group."""
@@ -88,25 +91,49 @@ def run_spmd(
 
 
 def _results(ray, refs: list) -> list[Any]:
-    """Every result, in rank order; the first failure (in time) is raised at once."""
+    """Every result, in rank order. The first failure is raised; when it is a RuntimeError (a
+    broken process-group connection looks so) an actor's death that shows within
+    ``DEATH_GRACE_S`` is raised instead, as the cause."""
     results: dict[int, Any] = {}
     pending = list(refs)
     while pending:
         (ready,), pending = ray.wait(pending, num_returns=1)
-        rank = refs.index(ready)
         try:
-            results[rank] = ray.get(ready)
-        except ray.exceptions.RayActorError as err:
-            raise RuntimeError(
-                f"Ray actor of rank {rank} died ({type(err).__name__}); the run is ended and "
-                f"its other actors killed (no restart: rerun with --resume to continue from "
-                f"the last checkpoint)"
-            ) from None
+            results[refs.index(ready)] = ray.get(ready)
         except ray.exceptions.RayTaskError as err:
-            cause = err.cause
-            try:
-                error = type(cause)(f"rank {rank}: {cause}")
-            except Exception:  # an exception type that takes other arguments
-                raise err.as_instanceof_cause() from None
-            raise error from cause
+            if isinstance(err.cause, RuntimeError) and pending:
+                done, _ = ray.wait(pending, num_returns=len(pending), timeout=DEATH_GRACE_S)
+                for ref in done:
+                    _raise_if_dead(ray, refs.index(ref), ref)
+            _raise_failure(ray, refs.index(ready), ready)
+        except ray.exceptions.RayActorError:
+            _raise_failure(ray, refs.index(ready), ready)
     return [results[rank] for rank in range(len(refs))]
+
+
+def _raise_if_dead(ray, rank: int, ref) -> None:
+    try:
+        ray.get(ref)
+    except ray.exceptions.RayActorError:
+        _raise_failure(ray, rank, ref)
+    except ray.exceptions.RayError:
+        pass
+
+
+def _raise_failure(ray, rank: int, ref) -> None:
+    """Raise the failure of ``rank``'s result ``ref`` as a one-line error naming the rank."""
+    try:
+        ray.get(ref)
+    except ray.exceptions.RayActorError as err:
+        raise RuntimeError(
+            f"Ray actor of rank {rank} died ({type(err).__name__}); the run is ended and "
+            f"its other actors killed (no restart: rerun with --resume to continue from "
+            f"the last checkpoint)"
+        ) from None
+    except ray.exceptions.RayTaskError as err:
+        cause = err.cause
+        try:
+            error = type(cause)(f"rank {rank}: {cause}")
+        except Exception:  # an exception type that takes other arguments
+            raise err.as_instanceof_cause() from None
+        raise error from cause

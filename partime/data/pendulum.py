@@ -1,4 +1,4 @@
-"""The nonlinear pendulum lifted to 64 dimensions: koopmanAE's recipe (SEEDS-wave2 S4c).
+"""The nonlinear pendulum lifted to 64 dimensions: koopmanAE's recipe.
 
 The exact solution θ(t) = 2·arcsin(S·sn(K(S²) − ω₀t, S²)), S = sin(θ₀/2), ω₀ = √9.81, and its
 derivative, at t = 0, 0.1, …, 219.9 (2200 samples); the noise array (2, 2200) is drawn before

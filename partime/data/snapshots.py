@@ -1,5 +1,5 @@
 """Spatio-temporal snapshot sets for the MrCAE autoencoders: the two toy fields of the paper
-(formulas as the authors' notebooks compute them, SEEDS-wave2 S2) and user ``.npy`` files.
+(formulas as the authors' notebooks compute them) and user ``.npy`` files.
 
 Snapshots are (T, H, W) with H, W of the form 2^p − 1 (each level halves them: 127 → 63 → 31),
 min-max scaled to [0, 1] over the whole array, split at random 70 / 20 / 10 (seeded here; the

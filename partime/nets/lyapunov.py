@@ -1,5 +1,5 @@
-"""The Lyapunov-stable physics-informed autoencoder (Erichson, Muehlebach, Mahoney; SEEDS-wave2
-S4c): y_{t+1} ≈ Φ(Ω Ψ(y_t)) with an encoder Ψ, linear latent dynamics Ω and a decoder Φ.
+"""The Lyapunov-stable physics-informed autoencoder (Erichson, Muehlebach, Mahoney):
+y_{t+1} ≈ Φ(Ω Ψ(y_t)) with an encoder Ψ, linear latent dynamics Ω and a decoder Φ.
 
 The loss (talk): the mean over t of ‖y_{t+1} − ΦΩΨy_t‖² + ‖y_{t+2} − ΦΩ²Ψy_t‖²
 + λ‖y_t − ΦΨy_t‖², plus κ·Σρ(p_i) (squared norms as the talk writes them; the re-implementation's

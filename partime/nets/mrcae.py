@@ -1,5 +1,5 @@
-"""MrCAE, the multiresolution convolutional autoencoder (Liu, Ponce, Brunton, Kutz; SEEDS-wave2
-S2), and the dense RED-Net baseline. Choices follow the authors' code where it differs from the
+"""MrCAE, the multiresolution convolutional autoencoder (Liu, Ponce, Brunton, Kutz), and
+the dense RED-Net baseline. Choices follow the authors' code where it differs from the
 paper: replicate-pad and crop on the deepen path, constant-ε deepen conv, masks from
 0.5·mean + 0.5·max of the squared error, dilated by one pixel.
 

@@ -1,4 +1,4 @@
-"""MrCAE's progressive training (Alg. 3.1 with the authors' stopping rules, SEEDS-wave2 S2) and
+"""MrCAE's progressive training (Alg. 3.1 with the authors' stopping rules) and
 the dense baselines trained the same way, data-parallel over a ``Comm``.
 
 A *stage* trains every parameter (nothing is frozen) with a new Adam after each deepen or widen.

@@ -81,13 +81,20 @@ def test_train_lyapunov_on_the_pendulum(tmp_path, capsys):
     assert "needs 146 snapshots after training" in capsys.readouterr().err
 
 
-@pytest.mark.slow
-def test_data_cylinder_default_grid_strouhal_within_5_percent(tmp_path, capsys):
+def test_data_cylinder_on_a_reduced_grid_sheds_at_the_literature_strouhal(tmp_path, capsys):
+    """D = 6 on a 120 x 120 grid (blockage 0.05), eager, 2700 steps: the wake sheds at a
+    Strouhal number near the literature's 0.165 (0.159 measured; the default grid's 0.170 is
+    in the README)."""
     out = tmp_path / "c.npz"
-    assert main(["data", "cylinder", "--out", str(out), "--snapshots", "31", "--json"]) == 0
+    argv = ["data", "cylinder", "--out", str(out), "--snapshots", "31", "--nx", "120", "--ny",
+            "120", "--diameter", "6", "--warmup", "1500", "--sample-every", "40", "--sponge",
+            "5", "--no-compile", "--threads", "1", "--no-progress", "--json"]  # fmt: skip
+    assert main(argv) == 0
     summary = json.loads(capsys.readouterr().out)
-    assert summary["shape"] == [31, 240, 240] and abs(summary["strouhal"] / 0.165 - 1) <= 0.05
-    assert np.isfinite(load_cylinder(out).vorticity).all()
+    assert summary["shape"] == [31, 120, 120] and abs(summary["strouhal"] / 0.165 - 1) <= 0.1
+    flow = load_cylinder(out)
+    assert np.isfinite(flow.vorticity).all()
+    assert float(np.abs(flow.lift).max()) > 1e-3  # shedding, not a steady symmetric wake
 
 
 def test_data_cylinder_bad_input(tmp_path, capsys):
