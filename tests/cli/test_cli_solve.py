@@ -101,9 +101,9 @@ def test_bad_model_files(capsys, tmp_path):
 
 
 def _solve_cmd(tmp_path, *extra: str) -> list[str]:
-    # ~0.3 s of fine work per iteration, so a kill lands between iterations 1 and a few.
+    # ~0.3 s of fine work per iteration and 6 iterations: a kill lands between 1 and 5.
     base = [sys.executable, "-m", "partime", "solve", "lorenz", "--t-end", "2.56"]
-    base += ["--slices", "16", "--fine", "rk4:1e-4:eager", "--coarse", "euler:0.01"]
+    base += ["--slices", "16", "--fine", "rk4:1e-4:eager", "--coarse", "rk4:0.04"]
     base += ["--batch", "2", "--tol", "1e-11", "--no-progress", "--json"]
     return [*base, "--checkpoint", str(tmp_path / "ckpt"), *extra]
 
