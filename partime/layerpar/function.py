@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from partime.layerpar.pipeline import add_gradients, split_batch
+from partime.layerpar.pipeline import GradientSum, split_batch
 from partime.layerpar.units import tensors
 
 
@@ -48,7 +48,7 @@ class PipelinedPass(torch.autograd.Function):
         lp = ctx.lp
         stage, rank = lp.stage, lp.grid.pipe.rank
         grads_out = torch.split(grad_output, ctx.sizes) if stage.is_last else None
-        param_grads: list[Tensor | None] = [None] * len(stage.params)
+        param_grads = GradientSum(len(stage.params))
         input_grads: dict[int, Tensor | None] = {}
         for action in lp.schedule.backwards(rank):
             m = action.micro_batch
@@ -56,13 +56,13 @@ class PipelinedPass(torch.autograd.Function):
             if stage.is_last:
                 target = (tensors(ctx.outputs.pop(m)), (grads_out[m],))
             grads, inputs = stage.backward(m, target)
-            param_grads = add_gradients(param_grads, grads)
+            param_grads.add(grads)
             input_grads[m] = inputs[0]
         stage.finish()
-        param_grads = lp._reduce_gradients(param_grads, ctx.replica_weight)
+        reduced = lp._reduce_gradients(param_grads.totals, ctx.replica_weight)
         x_grad = None
         if stage.is_first and ctx.x_grad:
             parts = [input_grads[m] for m in sorted(input_grads)]
             if all(g is not None for g in parts):
                 x_grad = torch.cat(parts)
-        return (None, x_grad, *param_grads)
+        return (None, x_grad, *reduced)

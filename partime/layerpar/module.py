@@ -28,8 +28,8 @@ from partime.layerpar.function import PipelinedPass
 from partime.layerpar.grid import PipelineGrid, check_grid
 from partime.layerpar.partition import DepthPartition
 from partime.layerpar.pipeline import (
+    GradientSum,
     PipelineStage,
-    add_gradients,
     micro_batch_weights,
     split_batch,
 )
@@ -186,7 +186,7 @@ class LayerParallel(nn.Module):
         xs, ys = split_batch(x, self.micro_batches), split_batch(y, self.micro_batches)
         weights = self._weights([len(part) for part in xs])
         stage, rank = self.stage, self.grid.pipe.rank
-        targets, losses, step_grads = {}, [], [None] * len(stage.params)
+        targets, losses, step_grads = {}, [], GradientSum(len(stage.params))
         with self._keyed_rng() as keys:
             for action in self.schedule.actions[rank]:
                 m = action.micro_batch
@@ -198,9 +198,9 @@ class LayerParallel(nn.Module):
                         losses.append(loss.detach())
                 else:
                     grads, _ = stage.backward(m, targets.pop(m, None))
-                    step_grads = add_gradients(step_grads, grads)
+                    step_grads.add(grads)
         stage.finish()
-        for p, g in zip(stage.params, self._reduce_gradients(step_grads), strict=True):
+        for p, g in zip(stage.params, self._reduce_gradients(step_grads.totals), strict=True):
             if g is not None:
                 p.grad = g if p.grad is None else p.grad + g
         total = torch.stack(losses).sum() if stage.is_last else None

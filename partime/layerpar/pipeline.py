@@ -38,11 +38,26 @@ def micro_batch_weights(sizes: list[int]) -> list[float]:
     return [size / total for size in sizes]
 
 
-def add_gradients(total: list[Tensor | None], grads: list[Tensor | None]) -> list[Tensor | None]:
-    """Gradients added up in micro-batch order (None: no contribution yet)."""
-    return [
-        a if b is None else b if a is None else a + b for a, b in zip(total, grads, strict=True)
-    ]
+class GradientSum:
+    """Parameter gradients added up in micro-batch order (None: no contribution yet). The
+    first contribution is kept as autograd returned it (it may alias another gradient); from
+    the second on a sum is a tensor of its own and later ones are added in place, so a step
+    allocates one buffer per parameter instead of one per micro-batch."""
+
+    def __init__(self, n_params: int) -> None:
+        self.totals: list[Tensor | None] = [None] * n_params
+        self._owned = [False] * n_params
+
+    def add(self, grads: list[Tensor | None]) -> None:
+        for i, (total, grad) in enumerate(zip(self.totals, grads, strict=True)):
+            if grad is None:
+                continue
+            if total is None:
+                self.totals[i] = grad
+            elif self._owned[i]:
+                total.add_(grad)
+            else:
+                self.totals[i], self._owned[i] = total + grad, True
 
 
 class PipelineStage:

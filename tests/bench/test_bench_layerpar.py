@@ -19,5 +19,7 @@ def test_bench_layerpar_quick(capsys):
     assert summary["bound"] == pytest.approx(2 * 8 / 9)
     # 1F1B holds 2 of 8 micro-batches on half the depth; GPipe all 8 on half
     assert summary["memory_ratio"] <= 0.3 and 0.4 <= summary["memory_ratio_gpipe"] <= 0.6
-    assert summary["speedup"] > 0 and summary["ray_vs_mpi"] is None
-    assert set(summary["rows"]) == {"serial", "mpi 1f1b", "mpi gpipe"}
+    assert summary["speedup"] > 0 and summary["speedup_vs_full_batch"] > 0
+    assert summary["ray_vs_mpi"] is None
+    assert set(summary["rows"]) == {"serial", "1 rank", "mpi 1f1b", "mpi gpipe"}
+    assert summary["rows"]["1 rank"]["max_grad_diff"] <= 1e-12
