@@ -1,6 +1,11 @@
-"""Parareal's coarse sweep in one compiled call, for a ComponentSystem stepped by a tableau.
+"""Parareal's passes in one compiled call each, for a ComponentSystem stepped by a tableau.
 
-A sweep over slices j = first..m-1 sets G_j = G(U_j) and U_{j+1} = G_j (parareal's iteration
+``BatchedPass`` runs the fine solves of m slices (one batch of m·batch rows, each from its
+slice's start time) as one kernel call whose intervals, shapes and times were checked once,
+when it was made: parareal repeats the same pass every iteration, and the checks and
+conversions of a general ``integrate`` call cost about as much as the kernel on small batches.
+
+A coarse sweep over slices j = first..m-1 sets G_j = G(U_j) and U_{j+1} = G_j (parareal's iteration
 0), or U_{j+1} = F_j + (G_j - G_old_j) (a correction sweep), or exactly F_j at the slice whose
 start state is final. Slice by slice, each G call costs ~60-100 us of Python around a kernel of
 a few microseconds; ``FusedSweep`` runs the whole chain as one call of the kernel's
@@ -80,6 +85,66 @@ class FusedSweep:
         return x.to(device="cpu", dtype=self.dtype).contiguous()
 
 
+class BatchedPass:
+    """``run(x)``: states ``x`` (m, *state) of m slices, each advanced ``n_steps`` steps of
+    ``dt`` from its slice's start time, as one kernel call; the end states (m, *state)."""
+
+    def __init__(
+        self, kernel: Kernel, shape: tuple, dtype: torch.dtype, times: Tensor, dt: float, n: int
+    ) -> None:
+        self.kernel, self.shape, self.dtype, self.times = kernel, shape, dtype, times
+        self.dt, self.n_steps = dt, n
+        self.rows = times.numel()
+
+    def __call__(self, x: Tensor) -> Tensor:
+        if x.shape != self.shape or x.dtype != self.dtype or x.device.type != "cpu":
+            raise ValueError(
+                f"x must be a CPU {self.dtype} tensor of shape {self.shape}, got {x.dtype} "
+                f"{tuple(x.shape)} on {x.device}"
+            )
+        flat = x.reshape(self.rows, self.shape[-1]).contiguous()
+        return self.kernel.run(flat, self.times, self.dt, self.n_steps, None).reshape(self.shape)
+
+
+def batched_pass(
+    f: object,
+    tableau: ButcherTableau,
+    x: Tensor,
+    t0: Tensor,
+    dt: float,
+    n_steps: int,
+    fast: bool | None,
+) -> BatchedPass | None:
+    """The compiled fine pass of ``f`` over m slices from times ``t0`` (m,), ``n_steps`` steps
+    of ``dt`` each, for states shaped like ``x`` (m, *state); None where it must go through
+    ``integrate`` (see ``_probe_kernel``)."""
+    if x.ndim < 2 or t0.shape != (x.shape[0],):
+        raise ValueError(
+            f"x (m, *state) and t0 (m,) needed, got {tuple(x.shape)}, {tuple(t0.shape)}"
+        )
+    kernel = _probe_kernel(f, tableau, x, fast)
+    if kernel is None:
+        return None
+    per_slice = x[0].numel() // x.shape[-1]
+    times = t0.detach().to(device="cpu", dtype=torch.float64).repeat_interleave(per_slice)
+    return BatchedPass(kernel, tuple(x.shape), x.dtype, times.contiguous(), float(dt), n_steps)
+
+
+def _probe_kernel(
+    f: object, tableau: ButcherTableau, x: Tensor, fast: bool | None
+) -> Kernel | None:
+    """The kernel for ``f`` and states like ``x``, or None: ``f`` not a ComponentSystem,
+    ``fast=False``, autograd, not a CPU float32/64 state, no C compiler, or (``fast=None``) no
+    kernel built or cached yet, so that the eager calls count their time first."""
+    if fast is False or not isinstance(f, ComponentSystem) or x.device.type != "cpu":
+        return None
+    if x.dtype not in C_TYPES or not x.numel() or needs_grad(f, x, 0.0):
+        return None
+    rows = x.numel() // x.shape[-1]
+    # n_steps = 0: this probe counts no eager time (see the docstring); fast=True builds.
+    return kernel_for(f, tableau, x.dtype, rows, 0, fast)
+
+
 def fused_sweep(
     f: object,
     tableau: ButcherTableau,
@@ -91,24 +156,16 @@ def fused_sweep(
 ) -> FusedSweep | None:
     """The compiled sweep of ``f`` over slices from times ``t0`` ((m,) per slice, or
     (m, *x.shape[:-1]) per row), ``n_steps[j]`` steps of ``dt`` each, for states shaped like
-    ``x``; None where the sweep must run slice by slice: ``f`` not a ComponentSystem,
-    ``fast=False``, autograd, not a CPU float32/64 state, no C compiler, or (``fast=None``) no
-    kernel built or cached yet, so that the per-slice calls count their eager time once."""
-    if fast is False or not isinstance(f, ComponentSystem) or x.device.type != "cpu":
-        return None
-    if x.dtype not in C_TYPES or not x.numel() or needs_grad(f, x, 0.0):
-        return None
+    ``x``; None where the sweep must run slice by slice (see ``_probe_kernel``)."""
     times = t0.detach().to(device="cpu", dtype=torch.float64).contiguous()
     if times.shape not in ((len(n_steps),), (len(n_steps), *x.shape[:-1])):
         raise ValueError(
             f"t0 must have shape ({len(n_steps)},) or ({len(n_steps)}, *x.shape[:-1]), got "
             f"{tuple(times.shape)}"
         )
-    rows = x.numel() // x.shape[-1]
-    # n_steps = 0: this probe counts no eager time (see the docstring); fast=True builds.
-    kernel = kernel_for(f, tableau, x.dtype, rows, 0, fast)
+    kernel = _probe_kernel(f, tableau, x, fast)
     if kernel is None:
         return None
     if times.ndim > 1:
-        times = times.reshape(len(n_steps), rows)
+        times = times.reshape(len(n_steps), x.numel() // x.shape[-1])
     return FusedSweep(kernel, tuple(x.shape), x.dtype, times, float(dt), list(n_steps))

@@ -118,6 +118,7 @@ class _Slices:
         self.fine_calls = self.coarse_calls = 0
         self.coarse_s = 0.0
         self.fused = None  # the coarse's fused sweep, when it offers one (see ``warm``)
+        self.passes: dict[int, Callable] = {}  # prepared fine passes by first slice (``_pass``)
 
     def warm(self, x0: Tensor) -> None:
         """Before the clock starts: the coarse's fused sweep when it offers one (a compiled
@@ -131,7 +132,7 @@ class _Slices:
         if len(self.local) and has_static_shapes(self.coarse):
             self.coarse(x0, self.t0f[0], self.t1f[0])
         if len(self.local) and has_static_shapes(self.fine):
-            self.ex.fine(self.fine, x0.expand(len(self.local), *x0.shape), self.t0, self.t1)
+            self._pass(0, x0.expand(len(self.local), *x0.shape).contiguous())
         # Ranks compile at different speeds: a collective, so that no rank's clock starts
         # while a neighbour is still compiling (it would wait for it in the first sweep).
         self.ex.max(0.0)
@@ -149,11 +150,27 @@ class _Slices:
         frontier moves, and the frozen slices' ends are dropped."""
         self.fine_calls += len(self.local) - first
         begin = 0 if has_static_shapes(self.fine) else first
-        t0, t1 = self.t0[begin:], self.t1[begin:]
-        ends = self.ex.fine(self.fine, starts[begin:], t0, t1, save_every)[first - begin :]
+        if save_every is None:
+            ends = self._pass(begin, starts[begin:])[first - begin :]
+        else:
+            t0, t1 = self.t0[begin:], self.t1[begin:]
+            ends = self.ex.fine(self.fine, starts[begin:], t0, t1, save_every)[first - begin :]
         check = ends if save_every is None else ends[:, -1]
         check_finite(check, "fine", self.local.start + first, self.times)
         return ends
+
+    def _pass(self, begin: int, starts: Tensor) -> Tensor:
+        """One fine pass over local slices ``begin``.. from ``starts``: prepared once by the
+        executor where the fine offers it (the same pass repeats every iteration), else
+        through ``executor.fine`` (asked again next time: a kernel may have been built)."""
+        prepared = self.passes.get(begin)
+        if prepared is None:
+            t0, t1 = self.t0[begin:], self.t1[begin:]
+            prepared = self.ex.fine_pass(self.fine, starts, t0, t1)
+            if prepared is None:
+                return self.ex.fine(self.fine, starts, t0, t1)
+            self.passes[begin] = prepared
+        return prepared(starts)
 
     def _advance(
         self,

@@ -6,7 +6,7 @@ from torch import Tensor
 
 from partime.dynamics.base import ComponentSystem, VectorField
 from partime.integrators import ButcherTableau, get_tableau, integrate
-from partime.integrators.sweep import FusedSweep, fused_sweep
+from partime.integrators.sweep import BatchedPass, FusedSweep, batched_pass, fused_sweep
 from partime.steppers.compose import duration_of, steps_in
 
 
@@ -56,6 +56,14 @@ class RKPropagator:
         return integrate(
             self.f, x, t0, self.dt, n, scheme=self.tableau, save_every=save_every, fast=self.fast
         )
+
+    def batched_pass(self, x: Tensor, t0: Tensor, t1: Tensor) -> BatchedPass | None:
+        """The fine solves of slices [t0[j], t1[j]] ((m,) tensors, one duration) from states
+        like ``x`` (m, batch, dim), as one compiled call checked once here: what
+        ``self(x.flatten(0, 1), per-row t0, per-row t1)`` returns, reshaped; None where each
+        pass must go through ``__call__`` (see ``partime.integrators.sweep``)."""
+        n = self.check_interval(t0, t1)  # one duration for all slices, as a per-row call
+        return batched_pass(self.f, self.tableau, x, t0, self.dt, n, self.fast)
 
     def fused_sweep(self, x: Tensor, t0: Tensor, t1: Tensor) -> FusedSweep | None:
         """Parareal's coarse sweep over the slices [t0[j], t1[j]] ((m,) tensors, or (m, batch)

@@ -36,6 +36,13 @@ class Executor(Protocol):
         with per-slice times ``t0``/``t1`` (m,); with ``save_every`` the saved fine states
         (m, n_save+1, batch, dim)."""
 
+    def fine_pass(
+        self, prop: Callable, like: Tensor, t0: Tensor, t1: Tensor
+    ) -> Callable[[Tensor], Tensor] | None:
+        """A callable for repeated ``fine`` passes over the slices ``t0``/``t1`` (m,) from start
+        states shaped like ``like`` (m, batch, dim), checked and prepared once (a propagator's
+        ``batched_pass``); None where every pass goes through ``fine``."""
+
     def sweep(
         self, advance: Callable[[int, Tensor], None], starts: Tensor, local: range, first: int
     ) -> None:

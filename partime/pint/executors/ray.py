@@ -100,6 +100,12 @@ class RayExecutor(VectorizedExecutor):
                     submit[i] = self.actors[i].run.remote(x[s], t0[s], t1[s], save_every)
         return torch.cat(out)
 
+    def fine_pass(
+        self, prop: Callable, like: Tensor, t0: Tensor, t1: Tensor
+    ) -> Callable[[Tensor], Tensor] | None:
+        """None: the passes run on the actors, through ``fine``."""
+        return None
+
     def _kill_actors(self) -> None:
         for actor in self.actors:
             self._ray.kill(actor)

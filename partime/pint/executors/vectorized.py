@@ -60,6 +60,12 @@ class VectorizedExecutor:
     ) -> Tensor:
         return fine_batched(prop, x, t0, t1, save_every)
 
+    def fine_pass(
+        self, prop: Callable, like: Tensor, t0: Tensor, t1: Tensor
+    ) -> Callable[[Tensor], Tensor] | None:
+        offer = getattr(prop, "batched_pass", None)
+        return offer(like, t0, t1) if callable(offer) else None
+
     def sweep(
         self, advance: Callable[[int, Tensor], None], starts: Tensor, local: range, first: int
     ) -> None:
