@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import torch
 
 from partime._optional import require
@@ -49,7 +50,7 @@ class MPIComm(Comm):
         # MPI keeps messages between one pair with one tag in order: header, then the bytes.
         data = packed(obj)
         self._comm.send(TensorHeader.of(data), dest=dest, tag=tag)
-        self._comm.Send([byte_view(data).numpy(), self._MPI.BYTE], dest=dest, tag=tag)
+        self._comm.Send([_buffer(data), self._MPI.BYTE], dest=dest, tag=tag)
 
     def isend(self, obj: Any, dest: int, tag: int = 0) -> Request:
         self._check_rank(dest, "dest")
@@ -61,7 +62,7 @@ class MPIComm(Comm):
             return Request((self._comm.isend(obj, dest=dest, tag=tag),))
         data = packed(obj)
         header = self._comm.isend(TensorHeader.of(data), dest=dest, tag=tag)
-        body = self._comm.Isend([byte_view(data).numpy(), self._MPI.BYTE], dest=dest, tag=tag)
+        body = self._comm.Isend([_buffer(data), self._MPI.BYTE], dest=dest, tag=tag)
         return Request((header, body), keep=data)
 
     def recv(self, source: int, tag: int = 0) -> Any:
@@ -73,7 +74,7 @@ class MPIComm(Comm):
         if not isinstance(header, TensorHeader):
             return header
         out = header.empty()
-        self._comm.Recv([byte_view(out).numpy(), self._MPI.BYTE], source=source, tag=tag)
+        self._comm.Recv([_buffer(out), self._MPI.BYTE], source=source, tag=tag)
         return out
 
     def bcast(self, obj: Any, root: int = 0) -> Any:
@@ -87,7 +88,7 @@ class MPIComm(Comm):
             if not isinstance(header, TensorHeader):
                 return header
             data = header.empty()
-        self._comm.Bcast([byte_view(data).numpy(), self._MPI.BYTE], root=root)
+        self._comm.Bcast([_buffer(data), self._MPI.BYTE], root=root)
         return obj if is_root else data
 
     def scatter(self, objs: list[Any] | None, root: int = 0) -> Any:
@@ -112,6 +113,14 @@ class MPIComm(Comm):
         self._comm.Allreduce(work.reshape(-1).numpy(), out.reshape(-1).numpy(), op=mpi_op)
         return out.to(value.dtype)
 
+    def _allreduce_number(self, value: Any, op: str) -> Any:
+        if op != "sum" and type(value) is float:  # max and min are exact in any order
+            out = np.empty(1)
+            mpi_op = self._MPI.MAX if op == "max" else self._MPI.MIN
+            self._comm.Allreduce(np.array([value]), out, op=mpi_op)  # 5 us; pickled: 15-40
+            return float(out[0])
+        return super()._allreduce_number(value, op)
+
     def barrier(self) -> None:
         self._comm.Barrier()
 
@@ -122,3 +131,12 @@ class MPIComm(Comm):
     def abort(self, code: int = 1) -> None:
         # Abort on COMM_WORLD: the launcher then kills every process of the job, not only a group.
         self._MPI.COMM_WORLD.Abort(code)
+
+
+def _buffer(tensor: torch.Tensor) -> Any:
+    """A numpy view of a contiguous CPU tensor's memory for MPI (sent as bytes): the tensor's
+    own dtype where numpy has it (1 us), else a byte view (bfloat16, …; 5 us)."""
+    try:
+        return tensor.numpy()
+    except TypeError:
+        return byte_view(tensor).numpy()

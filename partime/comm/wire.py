@@ -22,9 +22,25 @@ class TensorHeader:
     def empty(self, device: torch.device | str = "cpu") -> torch.Tensor:
         return torch.empty(self.shape, dtype=self.dtype, device=device)
 
+    def __reduce__(self) -> tuple:
+        # The dtype by name: pickling a torch.dtype object costs more than the whole message
+        # of a small tensor (parareal's sweep sends one (batch, dim) state per iteration).
+        return (_header, (str(self.dtype).removeprefix("torch."), self.shape))
+
+
+def _header(dtype_name: str, shape: tuple[int, ...]) -> TensorHeader:
+    return TensorHeader(getattr(torch, dtype_name), shape)
+
 
 def packed(tensor: torch.Tensor, device: torch.device | str = "cpu") -> torch.Tensor:
     """``tensor`` detached, on ``device``, dense and row-major (a copy only where needed)."""
+    if (
+        device == "cpu"
+        and tensor.device.type == "cpu"
+        and tensor.is_contiguous()
+        and not (tensor.is_conj() or tensor.is_neg())
+    ):
+        return tensor.detach()  # the common case, without four no-op conversions
     # conj/neg bits are lazy views: they must be materialised before the bytes are read.
     return tensor.detach().to(device).resolve_conj().resolve_neg().contiguous()
 
