@@ -53,11 +53,12 @@ def check_problem(
             raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
     if max_iter is not None and (not isinstance(max_iter, int) or max_iter < 0):
         raise ValueError(f"max_iter must be None or an integer >= 0, got {max_iter!r}")
+    bounds = times.tolist()  # floats: a tensor index per slice costs more than the check
     for name, prop in (("coarse", coarse), ("fine", fine)):
         check = getattr(prop, "check_interval", None)
         for n in range(n_slices) if check is not None else ():
             try:
-                check(float(times[n]), float(times[n + 1]))
+                check(bounds[n], bounds[n + 1])
             except ValueError as err:
                 raise ValueError(f"{name} propagator cannot cover slice {n}: {err}") from err
 

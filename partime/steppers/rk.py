@@ -69,7 +69,9 @@ class RKPropagator:
         """Parareal's coarse sweep over the slices [t0[j], t1[j]] ((m,) tensors, or (m, batch)
         per row) for states like ``x`` (batch, dim), as one compiled call; None where it must
         run slice by slice (see ``partime.integrators.sweep``)."""
-        n_steps = [self.check_interval(a, b) for a, b in zip(t0, t1, strict=True)]
+        # per slice: floats (cheap to check), per row: each slice's (batch,) times
+        starts, ends = (t0.tolist(), t1.tolist()) if t0.ndim == 1 else (t0, t1)
+        n_steps = [self.check_interval(a, b) for a, b in zip(starts, ends, strict=True)]
         return fused_sweep(self.f, self.tableau, x, t0, self.dt, n_steps, self.fast)
 
     def __repr__(self) -> str:
