@@ -2,7 +2,7 @@
 talk's long-horizon prediction error and the eigenvalues of Ω, over several seeds, on the
 lattice-Boltzmann cylinder wake and on the lifted pendulum.
 
-    python examples/lyapunov_ae.py                       # both data sets, 3 seeds, κ = 0 and 3
+    python examples/lyapunov_ae.py                       # both data sets, 3 seeds, κ = 0 and 0.048
     python examples/lyapunov_ae.py --data pendulum --seeds 5 --epochs 300
 
 Writes docs/figures/lyapunov_<data>.png (error vs prediction step, eigenvalues of Ω, spectral
@@ -38,7 +38,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", nargs="+", default=list(SETTINGS), choices=list(SETTINGS))
     parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--kappas", type=float, nargs="+", default=[0.0, 3.0])
+    kappas = [0.0, LyapunovLossConfig().kappa]
+    parser.add_argument("--kappas", type=float, nargs="+", default=kappas)
     parser.add_argument("--epochs", type=int, default=None, help="override the per-set epochs")
     parser.add_argument("--horizon", type=int, default=1000, help="rollout steps scored")
     parser.add_argument("--figures", default="docs/figures")
