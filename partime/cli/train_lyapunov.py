@@ -1,6 +1,6 @@
 """The Lyapunov-stable physics-informed autoencoder on a snapshot sequence.
 
-``partime train lyapunov-ae --data cylinder|pendulum|PATH [--kappa 3] [--json]``: Ψ, linear Ω,
+``partime train lyapunov-ae --data cylinder|pendulum|PATH [--kappa 0.048] [--json]``: Ψ, linear Ω,
 Φ trained on one- and two-step predictions, reconstruction (λ) and κ·Σρ(p_i) of the Lyapunov
 P of Ω (``--kappa 0``: the physics-agnostic model); reports Ω's spectral radius per epoch and
 the relative prediction error of rollouts over ``--horizon`` steps after the training window.

@@ -7,6 +7,11 @@ Keras MSE divides the data terms by the snapshot size, i.e. weighs κ that much 
 with p_i the eigenvalues of the symmetric P solving ΩᵀPΩ − P = −I and
 ρ(p) = exp(−|p − 1|/γ) for p < 0, else 0. For a scalar ω, p = 1/(1 − ω²): stable |ω| < 1 gives
 p > 0 and no penalty; the penalty is a soft barrier that pulls strongly unstable eigenvalues back.
+As ω → 1⁺, p → −∞ and ρ ≈ exp(−1/(γ(ω² − 1))): every derivative vanishes on the unit circle, and
+the push κ·dρ/dω peaks at ω² − 1 = 1/(2γ) with height ≈ 1.08·κγ. The preset's γ = 4 puts it at
+|ω| ≈ 1.06 and leaves nothing below ≈ 1.005 (dρ/dω ≈ 1e-50 at 1.001), so the data terms hold
+the radius a little above 1. The defaults γ = 250, κ = 0.048 keep the preset's height
+(κγ = 12) and move the peak to |ω| = 1 + 1e-3.
 Targets are the *next* snapshots (the re-implementation's reversed targets are not copied).
 """
 
@@ -45,10 +50,13 @@ def lyapunov_solve(omega: Tensor) -> Tensor:
     return 0.5 * (p + p.T)
 
 
-def stability_penalty(omega: Tensor, gamma: float = 4.0) -> Tensor:
+def stability_penalty(omega: Tensor, gamma: float = 250.0) -> Tensor:
     """Σ_i ρ(p_i) over the eigenvalues p_i of P(Ω): 0 for a stable Ω (float64 scalar)."""
     p = torch.linalg.eigvalsh(lyapunov_solve(omega))
     return torch.where(p < 0, torch.exp(-(p - 1).abs() / gamma), torch.zeros_like(p)).sum()
+
+
+OMEGA_INITS = ("glorot", "orthogonal")
 
 
 @dataclass(frozen=True)
@@ -58,11 +66,19 @@ class LyapunovAEConfig:
     dim: int = option(64, "values per snapshot (set by the data)")
     widths: tuple[int, ...] = option((40, 25), "hidden widths of the encoder (decoder: reversed)")
     latent: int = option(15, "latent size (Omega is latent x latent)")
+    omega_init: str = option(
+        "glorot",
+        "Omega's initialisation: glorot (normal, the talk's) or orthogonal (U V^T of a normal "
+        "matrix, every eigenvalue on the unit circle: koopmanAE's, init_scale 1)",
+        choices=OMEGA_INITS,
+    )
 
     def __post_init__(self) -> None:
         sizes = (self.dim, *self.widths, self.latent)
         if not all(isinstance(s, int) and s >= 1 for s in sizes):
             raise ValueError(f"dim, widths and latent must be positive integers, got {sizes}")
+        if self.omega_init not in OMEGA_INITS:
+            raise ValueError(f"omega_init must be one of {OMEGA_INITS}, got {self.omega_init!r}")
 
 
 def _mlp(sizes: list[int]) -> nn.Sequential:
@@ -74,9 +90,9 @@ def _mlp(sizes: list[int]) -> nn.Sequential:
 
 
 class LyapunovAE(nn.Module):
-    """Ψ: dim → widths → latent; Ω: latent × latent, no bias, z_{t+1} = Ω z_t (glorot normal);
-    Φ: latent → reversed widths → dim. No batch norm (the re-implementation has one after Ψ):
-    it would make data-parallel training differ from serial."""
+    """Ψ: dim → widths → latent; Ω: latent × latent, no bias, z_{t+1} = Ω z_t (glorot normal or
+    orthogonal); Φ: latent → reversed widths → dim. No batch norm (the re-implementation has one
+    after Ψ): it would make data-parallel training differ from serial."""
 
     def __init__(self, config: LyapunovAEConfig | None = None) -> None:
         super().__init__()
@@ -85,6 +101,9 @@ class LyapunovAE(nn.Module):
         self.encoder = _mlp([c.dim, *c.widths, c.latent])
         self.dynamics = nn.Linear(c.latent, c.latent, bias=False)
         nn.init.xavier_normal_(self.dynamics.weight)
+        if c.omega_init == "orthogonal":  # the polar factor U Vᵀ: all |eig| = 1
+            u, _, vh = torch.linalg.svd(self.dynamics.weight.detach())
+            self.dynamics.weight.data.copy_(u @ vh)
         self.decoder = _mlp([c.latent, *reversed(c.widths), c.dim])
 
     @property
@@ -115,11 +134,15 @@ class LyapunovAE(nn.Module):
 
 @dataclass(frozen=True)
 class LyapunovLossConfig:
-    """Weights of the loss terms (the re-implementation's cylinder preset: λ = κ = 3, γ = 4)."""
+    """Weights of the loss terms: λ = 3 as the re-implementation's cylinder preset; its κ = 3,
+    γ = 4 barrier acts near |ω| ≈ 1.06, the defaults κ = 0.048, γ = 250 at 1 + 1e-3 with the
+    same peak push κ·max dρ/d|ω| (see the module docstring)."""
 
     lam: float = option(3.0, "weight of the reconstruction error")
-    kappa: float = option(3.0, "weight of the stability penalty (0: physics-agnostic)")
-    gamma: float = option(4.0, "width of the prior rho(p) = exp(-|p - 1|/gamma), p < 0")
+    kappa: float = option(0.048, "weight of the stability penalty (0: physics-agnostic)")
+    gamma: float = option(
+        250.0, "width of the prior rho(p) = exp(-|p - 1|/gamma), p < 0 (the preset's: 4)"
+    )
     two_step: float = option(1.0, "weight of the two-step prediction error")
 
     def __post_init__(self) -> None:

@@ -5,6 +5,7 @@ only, so each rank adds it and the weighted gradient sum counts it once)."""
 from __future__ import annotations
 
 import copy
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,7 +67,7 @@ def train_lyapunov(
     is set from the data."""
     comm = comm or SerialComm()
     torch.manual_seed(train.seed)
-    model = LyapunovAE(LyapunovAEConfig(sequence.dim, model_config.widths, model_config.latent))
+    model = LyapunovAE(dataclasses.replace(model_config, dim=sequence.dim))
     radii: list[float] = []
     result = fit(model, sequence_pairs(sequence.train), config=train, comm=comm,
                  loss_fn=LyapunovLoss(model, loss_config), progress=progress,

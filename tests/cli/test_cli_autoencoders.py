@@ -71,7 +71,7 @@ def test_train_lyapunov_on_the_pendulum(tmp_path, capsys):
             "--no-progress"]  # fmt: skip
     assert main(argv) == 0
     summary = json.loads(capsys.readouterr().out)
-    assert summary["dim"] == 64 and summary["kappa"] == 3.0 and len(summary["eigenvalues"]) == 15
+    assert summary["dim"] == 64 and summary["kappa"] == 0.048 and len(summary["eigenvalues"]) == 15
     assert set(summary["errors"]) == {"1", "10", "100"}
     model, metadata = load_model(out)
     assert len(metadata["radii"]) == 2 and len(metadata["errors"]) == 121

@@ -80,6 +80,35 @@ def test_the_penalty_pulls_strongly_unstable_eigenvalues_back():
     assert float(torch.linalg.eigvals(omega.detach()).abs().max()) < 1.0  # 0.5 measured
 
 
+def test_the_push_near_the_unit_circle_is_set_by_gamma():
+    # scalar: p = 1/(1 − ω²) → −∞ as ω → 1⁺, so ρ ≈ exp(−1/(γ(ω² − 1))) and its slope
+    # ρ·2ω/(γ(ω² − 1)²), which peaks at ω² − 1 = 1/(2γ): at ω = 1.001 γ = 4 leaves no push
+    for gamma, low, high in ((4.0, 0.0, 1e-40), (50.0, 0.4, 0.5)):
+        omega = torch.diag(torch.tensor([1.001, 0.5], dtype=F64)).requires_grad_()
+        stability_penalty(omega, gamma).backward()
+        x = 1.001**2 - 1
+        slope = math.exp(-(1 + 1 / x) / gamma) * 2 * 1.001 / (gamma * x**2)
+        assert float(omega.grad[0, 0]) == pytest.approx(slope, rel=1e-6)
+        assert low <= slope <= high
+
+
+def held_radius(gamma: float, kappa: float) -> float:
+    """Where κ·ρ holds an eigenvalue that a data term pulls outward with a constant 0.01."""
+    w = torch.tensor([1.0, 0.5], dtype=F64, requires_grad=True)
+    optimizer = torch.optim.Adam([w], lr=1e-4)
+    for _ in range(400):
+        optimizer.zero_grad()
+        (kappa * stability_penalty(torch.diag(w), gamma) - 0.01 * w[0]).backward()
+        optimizer.step()
+    return float(w.detach()[0])
+
+
+def test_the_default_prior_holds_the_radius_within_1e_3_of_the_circle():
+    assert held_radius(4.0, 3.0) > 1.009  # the authors' γ = 4: held only near 1.01
+    defaults = LyapunovLossConfig()
+    assert 1.0 < held_radius(defaults.gamma, defaults.kappa) <= 1.001
+
+
 def test_model_predictions_are_its_rollout():
     torch.manual_seed(0)
     model = LyapunovAE(LyapunovAEConfig(dim=8, widths=(6, 5), latent=3)).double()
@@ -93,6 +122,15 @@ def test_model_predictions_are_its_rollout():
     inputs, targets = sequence_pairs(np.arange(12.0).reshape(6, 2))
     assert inputs.shape == (4, 2) and targets.shape == (4, 3, 2)
     assert torch.equal(targets[1, 2], torch.tensor([6.0, 7.0], dtype=F64))  # y_{t+2}, t = 1
+
+
+def test_orthogonal_omega_starts_on_the_unit_circle():
+    torch.manual_seed(2)
+    model = LyapunovAE(LyapunovAEConfig(dim=8, widths=(6,), latent=5, omega_init="orthogonal"))
+    moduli = torch.linalg.eigvals(model.omega.detach().double()).abs()
+    assert torch.allclose(moduli, torch.ones(5, dtype=F64), atol=1e-6)
+    with pytest.raises(ValueError, match="omega_init"):
+        LyapunovAEConfig(omega_init="identity")
 
 
 def test_loss_terms():
