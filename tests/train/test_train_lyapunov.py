@@ -28,5 +28,5 @@ def final_radius(kappa: float) -> float:
 
 @pytest.mark.slow  # 12-18 s on the shared 2 cores
 def test_the_prior_keeps_omega_stable_where_kappa_0_ends_unstable():
-    assert final_radius(0.0) > 1.003
+    assert final_radius(0.0) > 1.0  # 1.0073 here
     assert final_radius(LyapunovLossConfig().kappa) <= 1.0 + 1e-3
