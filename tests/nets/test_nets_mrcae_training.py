@@ -108,6 +108,29 @@ def test_rednet_baselines_train_one_net_per_stage():
     assert all(np.isfinite(r.best_val) for r in records)
 
 
+def test_rednet_baselines_levels_only_train_each_levels_widest_net():
+    data = snapshots()
+    torch.set_num_threads(1)
+    records = train_rednets(((1,), (1,)), data[:28], data[28:36], PLAN, SHORT, levels_only=True)
+    assert [(r.level, r.channels, r.parameters) for r in records] == [
+        (0, 2, 39), (1, 2, 20 + 38 + 38 + 19)
+    ]  # fmt: skip
+    assert [r.encoding_size for r in records] == [98, 98 + 450]
+
+
+def test_lr_decay_counts_the_steps_of_each_stage():
+    """lr × 1e-30 from step 5 of every stage: the weights stop moving after step 4, so every
+    validation from step 6 on (taken before that step) repeats the same error."""
+    frozen = dataclasses.replace(TRAIN, epochs=20, lr_decay_epochs=(4,), lr_decay_factor=1e-30)
+    result = run(train=frozen)
+    assert len(result.stages) == 6
+    for stage in result.stages:
+        errors = dict(stage.curve)  # step - 1 -> global validation error
+        assert len({errors[0], errors[1], errors[3]}) == 3  # moving while lr is 1e-2
+        later = [e for step, e in stage.curve if step >= 5]
+        assert len(later) >= 3 and max(later) - min(later) <= 1e-15 * max(later)
+
+
 @pytest.mark.parametrize(
     ("options", "match"),
     [
