@@ -139,6 +139,7 @@ def test_lr_decay_counts_the_steps_of_each_stage():
         (dict(archs="2,3;1,2"), "start at 1"),
         (dict(archs="1,x;1,2"), "archs must look like"),
         (dict(omega=1.5), "omega"),
+        (dict(slow_decrease=1.0), "slow_decrease must be in"),
     ],
 )
 def test_bad_plans_are_refused(options, match):
