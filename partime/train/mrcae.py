@@ -6,11 +6,11 @@ One step = one random minibatch (``batch_size``; 350 = all training snapshots fo
 ``lr_decay_epochs`` are steps of each stage (the code: none, a constant lr).
 Every ``epochs // 10`` steps: stop if every pooled pixel error is within the level's tolerance
 ("satisfied"); after half the steps, stop if the mean global training loss of the last window
-fell by less than ``slow_decrease`` (0.1 %) relative to the window before ("slow"). The stage
-ends with the best-validation weights (deep-copied; the code's copy was a reference, a no-op),
-except after a "satisfied" stop, which keeps the weights that met the tolerance (the code keeps
-the last weights always), and with the error map that decides the next widen group's mask or
-that the level is clear: so a "satisfied" stage always clears its level, as in the code.
+fell by less than 0.1 % relative to the window before ("slow"). The stage ends with the
+best-validation weights (deep-copied; the code's copy was a reference, a no-op), except after a
+"satisfied" stop, which keeps the weights that met the tolerance (the code keeps the last weights
+always), and with the error map that decides the next widen group's mask or that the level is
+clear: so a "satisfied" stage always clears its level, as in the code.
 
 Data parallel: each rank runs its share of the batch; the per-pixel squared-error sums are
 summed over ranks first, so the max term of the loss is the global batch's, and each rank
@@ -49,6 +49,8 @@ from partime.train.step import allreduce_gradients, broadcast_module, shard_boun
 
 __all__ = ["MrCAEResult", "ProgressiveConfig", "StageRecord", "train_progressive", "train_stage"]
 
+_SLOW = 1e-3  # relative decrease of the windowed global training loss that counts as converged
+
 
 def _parse_archs(text: str) -> tuple[tuple[int, ...], ...]:
     try:
@@ -79,11 +81,6 @@ class ProgressiveConfig:
     global_every: int = option(
         1, "steps between global training losses (the slow-convergence rule averages them)"
     )
-    slow_decrease: float = option(
-        1e-3,
-        "a stage has converged when its windowed global training loss falls by less than this "
-        "(relative) from one window (epochs/10 steps) to the next; the code: 1e-3 per 500 steps",
-    )
 
     def __post_init__(self) -> None:
         archs = _parse_archs(self.archs)
@@ -98,8 +95,6 @@ class ProgressiveConfig:
             raise ValueError(f"omega must be in [0, 1], got {self.omega}")
         if self.activation not in ACTIVATIONS:
             raise ValueError(f"activation must be one of {tuple(ACTIVATIONS)}")
-        if not 0 <= self.slow_decrease < 1:
-            raise ValueError(f"slow_decrease must be in [0, 1), got {self.slow_decrease}")
         for name in ("val_every", "global_every"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
@@ -261,7 +256,7 @@ def train_stage(
                 break
             if step > max_steps // 2:
                 window = float(np.mean([v for s, v in losses if s > step - check]))
-                if (previous - window) / previous < config.slow_decrease:
+                if (previous - window) / previous < _SLOW:
                     record.stop = "slow"
                     break
                 previous = window

@@ -69,6 +69,18 @@ def test_a_loose_tolerance_clears_the_level():
     assert result.model.config.widths == ((), ())
 
 
+def test_a_satisfied_stage_clears_its_level():
+    """The stage that met the tolerance keeps those weights, so its level is clear (restoring
+    the best-validation weights instead gave level 0 a second group here)."""
+    result = run(plan=dataclasses.replace(PLAN, tols=(2e-3, 5e-4)))
+    assert [(s.op, s.stop) for s in result.stages if s.level == 0] == [
+        ("deepen", "slow"), ("widen", "satisfied")
+    ]  # fmt: skip
+    assert result.model.config.widths[0] == (1,)
+    for stage, after in zip(result.stages, result.stages[1:], strict=False):
+        assert stage.stop != "satisfied" or after.level != stage.level
+
+
 def test_without_masks_every_group_acts_everywhere():
     result = run(plan=dataclasses.replace(PLAN, masks=False, activation="relu"), train=SHORT)
     assert result.model.config.widths == ((1, 1), (1, 2))
@@ -139,7 +151,6 @@ def test_lr_decay_counts_the_steps_of_each_stage():
         (dict(archs="2,3;1,2"), "start at 1"),
         (dict(archs="1,x;1,2"), "archs must look like"),
         (dict(omega=1.5), "omega"),
-        (dict(slow_decrease=1.0), "slow_decrease must be in"),
     ],
 )
 def test_bad_plans_are_refused(options, match):
