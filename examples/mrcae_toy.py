@@ -42,7 +42,7 @@ PRESETS = {
 }
 # Which baselines each preset trains: every RED-Net (one per MrCAE stage) and MrCAE (+ReLU, no
 # masks), or (CPU) only each level's widest RED-Net, the lowest-error and hardest to match:
-# 6 nets instead of 20 + a whole second MrCAE, which keeps the example under 10 minutes.
+# 6 nets instead of 18 + a whole second MrCAE, which keeps the example under 10 minutes.
 BASELINES = {"paper": ("all", True), "cpu": ("levels", False)}
 
 
