@@ -15,7 +15,8 @@ from partime.options import add_options, config_from_args
 
 # TrainConfig fields MrCAE uses, and its defaults (the code's toy settings: 5000 steps per
 # stage on a random batch of 350, Adam with eps 1e-3 and weight decay 1e-5).
-TRAINING = ("epochs", "batch_size", "lr", "weight_decay", "adam_eps", "seed", "device", "dtype",
+TRAINING = ("epochs", "batch_size", "lr", "lr_decay_epochs", "lr_decay_factor", "weight_decay",
+            "adam_eps", "seed", "device", "dtype",
             "checkpoint", "resume")  # fmt: skip
 DEFAULTS = {"epochs": 5000, "batch_size": 350, "lr": 1e-3, "weight_decay": 1e-5, "adam_eps": 1e-3}
 

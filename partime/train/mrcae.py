@@ -2,12 +2,15 @@
 the dense baselines trained the same way, data-parallel over a ``Comm``.
 
 A *stage* trains every parameter (nothing is frozen) with a new Adam after each deepen or widen.
-One step = one random minibatch (``batch_size``; 350 = all training snapshots for the toys).
+One step = one random minibatch (``batch_size``; 350 = all training snapshots for the toys);
+``lr_decay_epochs`` are steps of each stage (the code: none, a constant lr).
 Every ``epochs // 10`` steps: stop if every pooled pixel error is within the level's tolerance
 ("satisfied"); after half the steps, stop if the mean global training loss of the last window
 fell by less than 0.1 % relative to the window before ("slow"). The stage ends with the
-best-validation weights (deep-copied; the code's copy was a reference, a no-op) and the error map
-that decides the next widen group's mask, or that the level is clear.
+best-validation weights (deep-copied; the code's copy was a reference, a no-op), except after a
+"satisfied" stop, which keeps the weights that met the tolerance (the code keeps the last weights
+always), and with the error map that decides the next widen group's mask or that the level is
+clear: so a "satisfied" stage always clears its level, as in the code.
 
 Data parallel: each rank runs its share of the batch; the per-pixel squared-error sums are
 summed over ranks first, so the max term of the loss is the global batch's, and each rank
@@ -40,7 +43,7 @@ from partime.nets.mrcae import (
 from partime.options import option
 from partime.train.checkpoint import load_checkpoint, rng_state, save_checkpoint
 from partime.train.config import TrainConfig
-from partime.train.optim import build_optimizer
+from partime.train.optim import build_optimizer, set_lr
 from partime.train.report import ProgressBar
 from partime.train.step import allreduce_gradients, broadcast_module, shard_bounds
 
@@ -232,6 +235,7 @@ def train_stage(
                 if local < best_local:
                     best_local, best_state = local, copy.deepcopy(model.state_dict())
             batch = torch.randperm(n_train, generator=generator)[: train.batch_size]
+            set_lr(optimizer, train.lr_at(step - 1))  # lr_decay_epochs count steps of the stage
             optimizer.zero_grad(set_to_none=True)
             with_global = step % config.global_every == 0
             loss, global_loss = _step(model, data, level, batch.to(data.train[0].device), ranks,
@@ -259,7 +263,8 @@ def train_stage(
     finally:
         bar.close()
     local, global_val = _evaluate(model, data, level, ranks, config.omega)
-    if local >= best_local:
+    # weights that met the tolerance stay: earlier ones could reopen a level found clear
+    if record.stop != "satisfied" and local >= best_local:
         model.load_state_dict(best_state)
         local, global_val = _evaluate(model, data, level, ranks, config.omega)
     record.best_val, record.wall_s = global_val, time.perf_counter() - start

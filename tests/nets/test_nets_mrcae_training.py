@@ -69,6 +69,18 @@ def test_a_loose_tolerance_clears_the_level():
     assert result.model.config.widths == ((), ())
 
 
+def test_a_satisfied_stage_clears_its_level():
+    """The stage that met the tolerance keeps those weights, so its level is clear (restoring
+    the best-validation weights instead gave level 0 a second group here)."""
+    result = run(plan=dataclasses.replace(PLAN, tols=(2e-3, 5e-4)))
+    assert [(s.op, s.stop) for s in result.stages if s.level == 0] == [
+        ("deepen", "slow"), ("widen", "satisfied")
+    ]  # fmt: skip
+    assert result.model.config.widths[0] == (1,)
+    for stage, after in zip(result.stages, result.stages[1:], strict=False):
+        assert stage.stop != "satisfied" or after.level != stage.level
+
+
 def test_without_masks_every_group_acts_everywhere():
     result = run(plan=dataclasses.replace(PLAN, masks=False, activation="relu"), train=SHORT)
     assert result.model.config.widths == ((1, 1), (1, 2))
@@ -106,6 +118,29 @@ def test_rednet_baselines_train_one_net_per_stage():
     ]  # fmt: skip
     assert [r.encoding_size for r in records] == [49, 98, 98 + 225, 98 + 450]
     assert all(np.isfinite(r.best_val) for r in records)
+
+
+def test_rednet_baselines_levels_only_train_each_levels_widest_net():
+    data = snapshots()
+    torch.set_num_threads(1)
+    records = train_rednets(((1,), (1,)), data[:28], data[28:36], PLAN, SHORT, levels_only=True)
+    assert [(r.level, r.channels, r.parameters) for r in records] == [
+        (0, 2, 39), (1, 2, 20 + 38 + 38 + 19)
+    ]  # fmt: skip
+    assert [r.encoding_size for r in records] == [98, 98 + 450]
+
+
+def test_lr_decay_counts_the_steps_of_each_stage():
+    """lr × 1e-30 from step 5 of every stage: the weights stop moving after step 4, so every
+    validation from step 6 on (taken before that step) repeats the same error."""
+    frozen = dataclasses.replace(TRAIN, epochs=20, lr_decay_epochs=(4,), lr_decay_factor=1e-30)
+    result = run(train=frozen)
+    assert len(result.stages) == 6
+    for stage in result.stages:
+        errors = dict(stage.curve)  # step - 1 -> global validation error
+        assert len({errors[0], errors[1], errors[3]}) == 3  # moving while lr is 1e-2
+        later = [e for step, e in stage.curve if step >= 5]
+        assert len(later) >= 3 and max(later) - min(later) <= 1e-15 * max(later)
 
 
 @pytest.mark.parametrize(
