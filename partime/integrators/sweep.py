@@ -86,8 +86,8 @@ class FusedSweep:
 
 
 class BatchedPass:
-    """``run(x)``: states ``x`` (m, *state) of m slices, each advanced ``n_steps`` steps of
-    ``dt`` from its slice's start time, as one kernel call; the end states (m, *state)."""
+    """Called on states ``x`` (m, *state) of m slices: each advanced ``n_steps`` steps of ``dt``
+    from its slice's start time, as one kernel call; returns the end states (m, *state)."""
 
     def __init__(
         self, kernel: Kernel, shape: tuple, dtype: torch.dtype, times: Tensor, dt: float, n: int
