@@ -142,7 +142,7 @@ def test_loss_terms():
     mse = [float(((output[:, i] - target[:, i]) ** 2).sum(-1).mean()) for i in range(3)]
     loss = LyapunovLoss(model, LyapunovLossConfig(lam=2.0, kappa=0.5, gamma=4.0, two_step=1.0))
     expected = mse[1] + mse[2] + 2.0 * mse[0] + 0.5 * math.exp(-1.125 / 4)
-    assert float(loss(output, target)) == pytest.approx(expected)
+    assert float(loss(output, target).detach()) == pytest.approx(expected)
     with pytest.raises(ValueError, match="gamma > 0"):
         LyapunovLossConfig(gamma=0.0)
 
