@@ -9,7 +9,16 @@ import torch
 
 from partime._optional import require
 from partime.comm.base import REDUCE_WORK_DTYPE, Comm, Request
-from partime.comm.wire import TensorHeader, byte_view, compact, packed
+from partime.comm.wire import (
+    HEADER_WORDS,
+    PICKLED,
+    TensorHeader,
+    byte_view,
+    compact,
+    empty_from_words,
+    header_words,
+    packed,
+)
 
 
 def _mpi() -> Any:
@@ -44,13 +53,15 @@ class MPIComm(Comm):
         if dest == self.rank:
             self._post_to_self(obj, tag)
             return
-        if not isinstance(obj, torch.Tensor):
-            self._comm.send(obj, dest=dest, tag=tag)
-            return
-        # MPI keeps messages between one pair with one tag in order: header, then the bytes.
-        data = packed(obj)
-        self._comm.send(TensorHeader.of(data), dest=dest, tag=tag)
-        self._comm.Send([_buffer(data), self._MPI.BYTE], dest=dest, tag=tag)
+        # MPI keeps messages between one pair with one tag in order: the header words, a
+        # pickled object where they say so, then a tensor's bytes.
+        data = packed(obj) if isinstance(obj, torch.Tensor) else None
+        words = header_words(data)
+        self._comm.Send(words, dest=dest, tag=tag)
+        if words[0] == PICKLED:
+            self._comm.send(obj if data is None else TensorHeader.of(data), dest=dest, tag=tag)
+        if data is not None:
+            self._comm.Send([_buffer(data), self._MPI.BYTE], dest=dest, tag=tag)
 
     def isend(self, obj: Any, dest: int, tag: int = 0) -> Request:
         self._check_rank(dest, "dest")
@@ -58,23 +69,33 @@ class MPIComm(Comm):
         if dest == self.rank:
             self._post_to_self(obj, tag)
             return Request()
-        if not isinstance(obj, torch.Tensor):
-            return Request((self._comm.isend(obj, dest=dest, tag=tag),))
-        data = packed(obj)
-        header = self._comm.isend(TensorHeader.of(data), dest=dest, tag=tag)
-        body = self._comm.Isend([_buffer(data), self._MPI.BYTE], dest=dest, tag=tag)
-        return Request((header, body), keep=data)
+        data = packed(obj) if isinstance(obj, torch.Tensor) else None
+        words = header_words(data)
+        handles = [self._comm.Isend(words, dest=dest, tag=tag)]
+        if words[0] == PICKLED:
+            pickled = obj if data is None else TensorHeader.of(data)
+            handles.append(self._comm.isend(pickled, dest=dest, tag=tag))
+        if data is not None:
+            handles.append(self._comm.Isend([_buffer(data), self._MPI.BYTE], dest=dest, tag=tag))
+        return Request(tuple(handles), keep=(data, words))
 
     def recv(self, source: int, tag: int = 0) -> Any:
         self._check_rank(source, "source")
         self._check_tag(tag)
         if source == self.rank:
             return self._take_from_self(tag)
-        header = self._comm.recv(source=source, tag=tag)
-        if not isinstance(header, TensorHeader):
-            return header
-        out = header.empty()
-        self._comm.Recv([_buffer(out), self._MPI.BYTE], source=source, tag=tag)
+        words = np.empty(HEADER_WORDS, dtype=np.int64)  # a shorter message fills the front
+        self._comm.Recv(words, source=source, tag=tag)
+        announced = empty_from_words(words)
+        if announced is None:
+            header = self._comm.recv(source=source, tag=tag)
+            if not isinstance(header, TensorHeader):
+                return header
+            out = header.empty()
+            into = _buffer(out)
+        else:
+            out, into = announced
+        self._comm.Recv([into, self._MPI.BYTE], source=source, tag=tag)
         return out
 
     def bcast(self, obj: Any, root: int = 0) -> Any:

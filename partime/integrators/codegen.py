@@ -80,12 +80,15 @@ def kernel_source(
     ``save_every = s > 0`` the states at steps 0, s, 2s, ... (n_steps // s + 1, rows, dim).
 
     ``partime_sweep(starts, ends, fine, old, t0, t0_slice_stride, t0_row_stride, dt, n_steps,
-    rows, first, count, exact, g0, g1)`` is parareal's coarse sweep over slices first..count-1
-    of ``starts`` (count+1, rows, dim), in place: ``ends[j]`` = partime_rk of ``starts[j]``
-    (``n_steps[j]`` steps from times ``t0[j * t0_slice_stride + r * t0_row_stride]``), then
-    ``starts[j+1] = ends[j]``, or with ``fine`` (count-first, rows, dim; NULL for none) and
-    ``old`` (count, rows, dim) ``fine[j-first] + (ends[j] - old[j])``; at slice ``exact``
-    ``starts[j+1] = fine[j-first]`` and ``ends[j]`` is not computed.
+    rows, first, count, exact, report, g0, g1)`` is parareal's coarse sweep over slices
+    first..count-1 of ``starts`` (count+1, rows, dim), in place: ``ends[j]`` = partime_rk of
+    ``starts[j]`` (``n_steps[j]`` steps from times ``t0[j * t0_slice_stride + r *
+    t0_row_stride]``), then ``starts[j+1] = ends[j]``, or with ``fine`` (count-first, rows, dim;
+    NULL for none) and ``old`` (count, rows, dim) ``fine[j-first] + (ends[j] - old[j])``; at
+    slice ``exact`` ``starts[j+1] = fine[j-first]`` and ``ends[j]`` is not computed. It writes
+    ``report[2*g0]`` = the largest |new - prior| over the start states it wrote (parareal's
+    residual: the prior values are the previous iterate's) and ``report[2*g0+1]`` = 1 if any of
+    them is NaN or Inf, else 0.
     """
     if dtype not in C_TYPES:
         raise KernelUnsupportedError(f"dtype {dtype}")
@@ -206,29 +209,43 @@ void partime_rk(const T* restrict x, T* restrict out, const double* restrict t0,
     }}
 }}
 
+/* next[i] = value, keeping the largest |value - next[i]| in change and NaN/Inf in bad */
+#define WRITE(i, value) do {{ \
+        const T v_ = (value); \
+        T d_ = v_ - next[i]; \
+        d_ = d_ < 0 ? -d_ : d_; \
+        if (d_ > change) change = d_; \
+        bad |= !isfinite(v_); \
+        next[i] = v_; \
+    }} while (0)
+
 void partime_sweep(T* restrict starts, T* restrict ends, const T* restrict fine,
                    const T* restrict old, const double* restrict t0, int64_t t0_slice_stride,
                    int64_t t0_row_stride, double dt, const int64_t* restrict n_steps,
                    int64_t rows, int64_t first, int64_t count, int64_t exact,
-                   int64_t group_begin, int64_t group_end) {{
+                   double* restrict report, int64_t group_begin, int64_t group_end) {{
     const int64_t size = rows * DIM;
     const int64_t lo = group_begin * VECTORS * LANES * DIM;  /* this call's rows, as values */
     int64_t hi = group_end * VECTORS * LANES * DIM;
     if (hi > size) hi = size;
+    T change = 0;
+    int bad = 0;
     for (int64_t j = first; j < count; j++) {{
         T* restrict next = starts + (j + 1) * size;
         T* restrict g = ends + j * size;
         const T* restrict f = fine ? fine + (j - first) * size : 0;
         if (j == exact) {{  /* a final start state: the coarse terms cancel */
-            for (int64_t i = lo; i < hi; i++) next[i] = f[i];
+            for (int64_t i = lo; i < hi; i++) WRITE(i, f[i]);
             continue;
         }}
         partime_rk(starts + j * size, g, t0 + j * t0_slice_stride, t0_row_stride, dt, n_steps[j],
                    0, rows, group_begin, group_end);
         if (f)  /* the order of the eager correction: F + (G_new - G_old) */
-            for (int64_t i = lo; i < hi; i++) next[i] = f[i] + (g[i] - old[j * size + i]);
+            for (int64_t i = lo; i < hi; i++) WRITE(i, f[i] + (g[i] - old[j * size + i]));
         else
-            for (int64_t i = lo; i < hi; i++) next[i] = g[i];
+            for (int64_t i = lo; i < hi; i++) WRITE(i, g[i]);
     }}
+    report[2 * group_begin] = (double)change;
+    report[2 * group_begin + 1] = bad;
 }}
 """

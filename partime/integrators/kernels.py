@@ -46,7 +46,7 @@ COMPILE_TIMEOUT_S = 120
 MIN_UPDATES_PER_THREAD = 100_000
 _ARGTYPES = [ctypes.c_void_p] * 3 + [ctypes.c_int64, ctypes.c_double] + [ctypes.c_int64] * 5
 _SWEEP_ARGTYPES = [ctypes.c_void_p] * 5 + [ctypes.c_int64] * 2 + [ctypes.c_double, ctypes.c_void_p]
-_SWEEP_ARGTYPES += [ctypes.c_int64] * 6
+_SWEEP_ARGTYPES += [ctypes.c_int64] * 4 + [ctypes.c_void_p] + [ctypes.c_int64] * 2
 
 #: Counters a caller (or a test) can read: kernels built here, and loaded from the disk cache.
 STATS = {"compiled": 0, "loaded": 0, "compile_s": 0.0}
@@ -196,12 +196,15 @@ class Kernel:
         first: int,
         exact: int,
         swept_steps: int,
-    ) -> None:
+        report: ctypes.Array,
+    ) -> tuple[float, bool]:
         """``partime_sweep`` (see ``codegen``) on contiguous CPU tensors of the kernel's dtype,
         shapes checked by the caller: ``starts`` (count+1, rows, dim), ``ends`` and ``old``
         (count, rows, dim), ``fine`` (count-first, rows, dim), ``t0`` float64 (count,) per
         slice or (count, rows) per row, ``n_steps`` int64 (count,); ``swept_steps`` is
-        sum(n_steps[first:]), which decides the thread split."""
+        sum(n_steps[first:]), which decides the thread split; ``report`` c_double[2 * row
+        groups] (scratch). Returns the largest |new - prior| over the start states written and
+        whether they are all finite."""
         count, rows = ends.shape[0], ends.shape[1]
         per_row = t0.ndim == 2
         args = (
@@ -218,20 +221,24 @@ class Kernel:
             first,
             count,
             exact,
+            ctypes.addressof(report),
         )
-        self._call(self.sweep_function, args, rows, rows * swept_steps)
+        firsts = self._call(self.sweep_function, args, rows, rows * swept_steps)
+        change = max(report[2 * g] for g in firsts)
+        return change, not any(report[2 * g + 1] for g in firsts)
 
-    def _call(self, function, args: tuple, rows: int, updates: int) -> None:
+    def _call(self, function, args: tuple, rows: int, updates: int) -> list[int]:
         """``function(*args, g0, g1)`` over all row groups, split over threads when ``updates``
-        (row-steps) are enough to pay for waking them."""
+        (row-steps) are enough to pay for waking them; returns each call's first group g0."""
         groups = -(-rows // self.rows_per_group)
         threads = min(torch.get_num_threads(), groups, updates // MIN_UPDATES_PER_THREAD)
         if threads <= 1:
             function(*args, 0, groups)
-            return
+            return [0]
         bounds = [groups * i // threads for i in range(threads + 1)]
         ranges = [(bounds[i], bounds[i + 1]) for i in range(threads)]
         list(_pool(threads).map(lambda span: function(*args, *span), ranges))
+        return bounds[:-1]
 
 
 @functools.cache

@@ -144,10 +144,13 @@ class _Slices:
         self.coarse_s += time.perf_counter() - start
         return check_finite(g[None], "coarse", self.local.start + j, self.times)[0]
 
-    def _fine(self, first: int, starts: Tensor, save_every: int | None = None) -> Tensor:
+    def _fine(
+        self, first: int, starts: Tensor, save_every: int | None = None, checked: bool = True
+    ) -> Tensor:
         """Fine solves of local slices ``first``.. from ``starts`` (n_local, ...) (one executor
         pass); a ``static_shapes`` fine runs every local slice, to keep one batch shape as the
-        frontier moves, and the frozen slices' ends are dropped."""
+        frontier moves, and the frozen slices' ends are dropped. ``checked=False`` leaves the
+        NaN/Inf check to the fused sweep that consumes every end."""
         self.fine_calls += len(self.local) - first
         begin = 0 if has_static_shapes(self.fine) else first
         if save_every is None:
@@ -155,8 +158,9 @@ class _Slices:
         else:
             t0, t1 = self.t0[begin:], self.t1[begin:]
             ends = self.ex.fine(self.fine, starts[begin:], t0, t1, save_every)[first - begin :]
-        check = ends if save_every is None else ends[:, -1]
-        check_finite(check, "fine", self.local.start + first, self.times)
+        if checked:
+            check = ends if save_every is None else ends[:, -1]
+            check_finite(check, "fine", self.local.start + first, self.times)
         return ends
 
     def _pass(self, begin: int, starts: Tensor) -> Tensor:
@@ -180,12 +184,14 @@ class _Slices:
         fine: Tensor | None = None,
         old: Tensor | None = None,
         exact: int = -1,
-    ) -> None:
+    ) -> float:
         """Fill starts[j0+1:] from starts[j0]: for local slices j >= j0, ends[j] = G(starts[j])
         and starts[j+1] = ends[j] (iteration 0) or fine[j-j0] + (ends[j] - old[j]); at the
         local slice ``exact``, whose start state is final, exactly fine[j-j0] (the G terms
-        cancel). One compiled call when the coarse offers a fused sweep, else slice by slice."""
+        cancel). One compiled call when the coarse offers a fused sweep, else slice by slice.
+        Returns the largest |new - prior| over starts[j0+1:] (this rank's residual)."""
         if self.fused is None:
+            prior = starts[j0 + 1 :].clone()
             for j in range(j0, len(self.local)):
                 if j == exact:
                     starts[j + 1] = fine[j - j0]
@@ -194,12 +200,17 @@ class _Slices:
                 else:
                     ends[j] = self._coarse(j, starts[j])
                     starts[j + 1] = fine[j - j0] + (ends[j] - old[j])
-            return
+            return float((starts[j0 + 1 :] - prior).abs().max()) if len(prior) else 0.0
         start = time.perf_counter()
-        self.fused(j0, starts, ends, fine, old, exact)
+        change, finite = self.fused(j0, starts, ends, fine, old, exact)
         self.coarse_s += time.perf_counter() - start
         self.coarse_calls += len(self.local) - j0 - (j0 <= exact)
-        check_finite(ends[j0:], "coarse", self.local.start + j0, self.times)
+        if not finite:  # name the propagator that produced it, as the unfused checks do
+            if fine is not None:
+                check_finite(fine, "fine", self.local.start + j0, self.times)
+            check_finite(ends[j0:], "coarse", self.local.start + j0, self.times)
+            check_finite(starts[j0 + 1 :], "corrected", self.local.start + j0, self.times)
+        return change
 
     def coarse_sweep(self, x0: Tensor, fingerprint: dict) -> PararealState:
         starts = x0.new_empty((len(self.local) + 1, *x0.shape))
@@ -219,15 +230,17 @@ class _Slices:
         # contiguous: a fused sweep writes them in place
         starts = state.U.clone(memory_format=torch.contiguous_format)
         coarse_ends = state.G.clone(memory_format=torch.contiguous_format)
-        fine_ends = self._fine(a, starts[:-1]) if a < len(self.local) else None
+        # a fused sweep checks the fine ends for NaN/Inf as it consumes them
+        unfused = self.fused is None
+        fine_ends = self._fine(a, starts[:-1], checked=unfused) if a < len(self.local) else None
+        change = 0.0  # where every local start state is final, nothing changes
 
-        def advance(j0: int, starts: Tensor) -> None:
+        def advance(j0: int, starts: Tensor) -> None:  # j0 = a: starts[a+1:] are rewritten
+            nonlocal change
             exact = frontier - self.local.start
-            self._advance(j0, starts, coarse_ends, fine_ends, state.G, exact)
+            change = self._advance(j0, starts, coarse_ends, fine_ends, state.G, exact)
 
         self.ex.sweep(advance, starts, self.local, first=frontier)
-        changed = starts[a + 1 :]
-        change = float((changed - state.U[a + 1 :]).abs().max()) if len(changed) else 0.0
         scale = float(starts.abs().max()) if self.measure_scale else 0.0
         return PararealState(
             state.iteration + 1,

@@ -78,6 +78,17 @@ def test_send_recv_tensor_keeps_dtype_shape_values(comm, dtype, kind):
     assert got.is_contiguous()
 
 
+def test_send_recv_tensors_the_header_words_cannot_describe(comm):
+    """13 dimensions, and a dtype outside ``wire.WORDS_DTYPES``: a pickled header instead."""
+    many_dims = lambda r: torch.arange(2**13, dtype=torch.float64).reshape((2,) * 13) + r  # noqa: E731
+    got, prv = ring(comm, many_dims, tag=4)
+    assert_same(got, many_dims(prv))
+    unsigned = lambda r: (torch.arange(5) + 2**31 + r).to(torch.uint32)  # noqa: E731
+    got, prv = ring(comm, unsigned, tag=4)
+    assert got.dtype == torch.uint32 and got.shape == (5,)
+    assert torch.equal(got.to(torch.int64), unsigned(prv).to(torch.int64))
+
+
 def test_send_recv_objects_and_tags(comm):
     def message(r):
         return {"rank": r, "values": [1, 2.5, "x"], "tensor": make(r, kind="strided")}

@@ -51,9 +51,11 @@ def test_fused_sweep_equals_slice_by_slice_bitwise(system, batch):
     for first, f, o, exact in cases:
         fused, fused_ends = starts.clone(), old.clone()
         loop, loop_ends = starts.clone(), old.clone()
-        sweep(first, fused, fused_ends, f, o, exact)
+        change, finite = sweep(first, fused, fused_ends, f, o, exact)
         slice_by_slice(coarse, t0f, t1f, first, loop, loop_ends, f, o, exact)
-        assert bool(fused.isfinite().all())
+        assert finite and bool(fused.isfinite().all())
+        if f is not None:  # parareal's residual, as it computes it unfused
+            assert change == float((fused[first + 1 :] - starts[first + 1 :]).abs().max()) > 0
         assert torch.equal(fused, loop) and torch.equal(fused_ends, loop_ends)
         assert torch.equal(fused[: first + 1], starts[: first + 1])  # untouched before first
     assert not torch.equal(fused, starts)
@@ -113,16 +115,20 @@ def test_fused_sweep_split_over_threads_is_bitwise_one_thread():
     coarse = RKPropagator(system, 0.002, fast=True)  # 180 steps x 2048 rows: two threads' work
     starts, fine, old = sweep_states(system, 2048)
     sweep = coarse.fused_sweep(starts[0], TIMES[:-1], TIMES[1:])
-    results = []
+    results, reports = [], []
+    nan_in_last_row = fine[1:].clone()
+    nan_in_last_row[-1, -1, 0] = float("nan")  # in the second thread's rows
     threads = torch.get_num_threads()
     try:
         for n in (1, 2):
             torch.set_num_threads(n)
             out, ends = starts.clone(), old.clone()
-            sweep(1, out, ends, fine[1:], old, 1)
+            reports.append(sweep(1, out, ends, fine[1:], old, 1))
             results.append((out, ends))
+            assert sweep(1, starts.clone(), old.clone(), nan_in_last_row, old, 1)[1] is False
     finally:
         torch.set_num_threads(threads)
+    assert reports[0] == reports[1] == (float((results[0][0] - starts).abs().max()), True)
     loop, loop_ends = starts.clone(), old.clone()
     slice_by_slice(
         coarse, TIMES[:-1].tolist(), TIMES[1:].tolist(), 1, loop, loop_ends, fine[1:], old, 1

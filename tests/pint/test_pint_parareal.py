@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from partime.dynamics import HarmonicOscillator, Lorenz, VanDerPol, reference_solution
+from partime.integrators import kernels
 from partime.pint import VectorizedExecutor, parareal, slice_times
 from partime.steppers import FlowMapMLP, NeuralStepper, RKPropagator, StepperCover, train_flow_map
 
@@ -153,4 +154,28 @@ def test_nan_during_solve_names_slice_and_time():
     fine = RKPropagator(BlowUp(), 1e-3, fast=False)
     coarse, _, x0, times = lorenz_problem()
     with pytest.raises(FloatingPointError, match=r"fine solve of slice 3 on \[0.3\d*, 0.4\d*\]"):
+        parareal(coarse, fine, x0, times)
+
+
+class BlowUpAt035(Lorenz):
+    """Lorenz whose x rate grows like exp(2000 (t - 0.35)): finite before slice 3 of
+    ``lorenz_problem``, overflowing inside it; a component system the kernels compile."""
+
+    def components(self, t, x, y, z):
+        dx, dy, dz = super().components(t, x, y, z)
+        return dx * torch.exp(2000.0 * (t - 0.35)), dy, dz
+
+
+@pytest.mark.skipif(kernels.find_compiler() is None, reason="no C compiler")
+@pytest.mark.parametrize("blown", ["fine", "coarse"])
+def test_nan_in_a_fused_sweep_names_the_propagator_and_slice(blown, tmp_path, monkeypatch):
+    """The fused sweep checks the fine ends and its own for NaN/Inf as it writes them; the
+    error names the same propagator and slice as the unfused checks."""
+    monkeypatch.setenv(kernels.CACHE_ENV, str(tmp_path))
+    systems = {name: BlowUpAt035() if name == blown else Lorenz() for name in ("fine", "coarse")}
+    coarse = RKPropagator(systems["coarse"], 0.02, fast=True)
+    fine = RKPropagator(systems["fine"], 1e-3, fast=False)
+    _, _, x0, times = lorenz_problem()
+    assert coarse.fused_sweep(x0, times[:-1], times[1:]) is not None
+    with pytest.raises(FloatingPointError, match=rf"{blown} solve of slice 3 on \[0.3\d*, 0.4"):
         parareal(coarse, fine, x0, times)
