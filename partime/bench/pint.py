@@ -6,7 +6,11 @@ with c_F, c_G the measured fine and coarse cost per slice (c_G of the coarse swe
 runs: fused into one call when the coarse offers it) and P the *effective* parallelism of the
 fine pass: serial fine time / time of one fine pass over the slices a rank owns. For MPI that
 is about the rank count; for the vectorized executor it is what batching all slices into one
-call buys on this machine (no extra cores). On a shared machine a 2 ms solve is often
+call buys on this machine (no extra cores). c_G and the fine pass are timed between the
+solves of the row, one of each after every solve (on MPI on every rank at once, the slowest
+rank counting), so that model and solves see the same moments of a machine whose speed
+drifts. "+us/it" is the wall time the model leaves out (Python around the kernels, messages,
+reductions) per sweep, of the K+1 a run makes. On a shared machine a 2 ms solve is often
 preempted: every time is the best of at least ``--repeats`` runs and of as many more as fit in
 ``--budget`` seconds (short runs get many), and each table prints the load average.
 """
@@ -22,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -61,7 +66,7 @@ class Timing:
 
 
 _HEADER = f"{'case':<32}{'backend':<12}{'K':>4}{'wall s':>10}{'speedup':>9}{'bound S':>9}"
-_HEADER += f"{'of bound':>10}{'max err':>11}{'vs eager':>10}"
+_HEADER += f"{'of bound':>10}{'+us/it':>8}{'max err':>11}{'vs eager':>10}"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -98,19 +103,75 @@ def _best_wall(fn, timing: Timing, *args) -> float:
 
 @dataclasses.dataclass
 class _Costs:
-    """Measured per-slice costs of one problem: serial fine c_F, coarse c_G, fine pass times."""
+    """The serial fine solve of one problem: its states, wall time (c_F = wall / n_slices)."""
 
     serial_states: torch.Tensor
     serial_wall: float
     serial_mode: str
-    c_coarse: float
     eager_wall: float  # the serial fine solve on the eager path, for the "vs eager" column
 
-    def bound(self, iterations: int, fine_pass: float, n_slices: int) -> tuple[float, float]:
-        """(S, P_eff) for K iterations with one fine pass over a rank's slices taking fine_pass."""
-        c_fine = self.serial_wall / n_slices
+    def bound(self, iterations: int, fine_pass: float, c_coarse: float) -> tuple[float, float]:
+        """(S, P_eff) for K iterations, one fine pass over a rank's slices taking ``fine_pass``
+        and the coarse ``c_coarse`` per slice of a sweep."""
+        c_fine = self.serial_wall / (self.serial_states.shape[0] - 1)
         p_eff = self.serial_wall / fine_pass
-        return 1.0 / ((iterations + 1) * self.c_coarse / c_fine + iterations / p_eff), p_eff
+        return 1.0 / ((iterations + 1) * c_coarse / c_fine + iterations / p_eff), p_eff
+
+
+class Probe:
+    """One fine pass over ``slices`` slices and one coarse sweep over them as parareal runs
+    them (the pass prepared, the sweep fused, where the propagators offer it), timed."""
+
+    def __init__(self, problem, slices: int) -> None:
+        self.problem = problem
+        x0, times = problem.x0, problem.times
+        self.x = x0.expand(slices, *x0.shape).contiguous()
+        self.t0, self.t1 = times[:slices], times[1 : slices + 1]
+        self.bounds = list(zip(self.t0.tolist(), self.t1.tolist(), strict=True))
+        self.prepared = VectorizedExecutor().fine_pass(problem.fine, self.x, self.t0, self.t1)
+        offer = getattr(problem.coarse, "fused_sweep", None)
+        self.fused = offer(x0, self.t0, self.t1) if callable(offer) else None
+        self.starts = torch.cat([x0[None], self.x])
+        self.ends = self.x.clone()
+
+    @torch.no_grad()
+    def fine_pass_s(self) -> float:
+        start = time.perf_counter()
+        if self.prepared is not None:
+            self.prepared(self.x)
+        else:
+            fine_batched(self.problem.fine, self.x, self.t0, self.t1)
+        return time.perf_counter() - start
+
+    @torch.no_grad()
+    def coarse_per_slice_s(self) -> float:
+        start = time.perf_counter()
+        if self.fused is not None:
+            self.fused(0, self.starts, self.ends)
+        else:
+            x = self.problem.x0
+            for a, b in self.bounds:
+                x = self.problem.coarse(x, a, b)
+        return (time.perf_counter() - start) / len(self.bounds)
+
+
+def best_of(solve: Callable, probe: Probe | None, timing: Timing, slowest=float) -> dict:
+    """The fastest of ``timing``'s runs of ``solve()`` (a PararealResult; wall time reduced over
+    ranks by ``slowest``), each followed by one ``probe`` of the fine pass and the coarse sweep:
+    {"wall_s", "iterations", "states"} and the least probe times, "fine_pass_s" and
+    "c_coarse_s" (each reduced by ``slowest``: on MPI every rank probes at once)."""
+    runs, walls, passes, sweeps = [], [], [], []
+    while timing.more(len(walls), sum(walls)):
+        runs.append(solve())
+        walls.append(slowest(runs[-1].wall_s))
+        if probe is not None:
+            passes.append(slowest(probe.fine_pass_s()))
+            sweeps.append(slowest(probe.coarse_per_slice_s()))
+    best = runs[min(range(len(runs)), key=walls.__getitem__)]
+    result = {"wall_s": min(walls), "iterations": best.iterations, "states": best.states}
+    if probe is not None:
+        result.update(fine_pass_s=min(passes), c_coarse_s=min(sweeps))
+    return result
 
 
 def _coarse_costs(problem, timing: Timing) -> tuple[float, float | None]:
@@ -136,16 +197,14 @@ def _coarse_costs(problem, timing: Timing) -> tuple[float, float | None]:
     return per_call, sweeps / many / len(bounds)
 
 
-def _coarse_cost(problem, spec: str, args) -> float:
-    """c_G of ``problem``'s coarse: per slice of the sweep parareal runs (fused when the coarse
-    offers it); prints it beside the slice-by-slice cost."""
+def _print_coarse_cost(problem, spec: str, args) -> None:
+    """``problem``'s coarse per slice called slice by slice, and in one fused sweep."""
     per_call, fused = _coarse_costs(problem, args.timing)
     line = f"coarse {spec}: {per_call * 1e6:.1f} us per slice called slice by slice"
     if fused is None:
         print(line)
-        return per_call
+        return
     print(f"{line}, {fused * 1e6:.2f} us in one fused sweep ({per_call / fused:.0f}x less)")
-    return fused
 
 
 def _measure(config: SolveConfig, mode: str, args) -> tuple[_Costs, object]:
@@ -158,35 +217,24 @@ def _measure(config: SolveConfig, mode: str, args) -> tuple[_Costs, object]:
         serial = again if again.wall_s < serial.wall_s else serial
         runs, spent = runs + 1, spent + again.wall_s
     eager_wall = serial_fine(problem.fine, problem.x0, problem.times, "eager").wall_s
-    c_coarse = _coarse_cost(problem, config.coarse, args)
-    return _Costs(serial.states, serial.wall_s, serial.mode, c_coarse, eager_wall), problem
-
-
-def _fine_pass(problem, slices: int, timing: Timing) -> float:
-    """Wall time of one fine pass over ``slices`` slices as parareal runs it in one process
-    (prepared once where the fine offers it; warm, best of runs)."""
-    x = problem.x0.expand(slices, *problem.x0.shape).contiguous()
-    t0 = problem.times[:slices]
-    t1 = problem.times[1 : slices + 1]
-    prepared = VectorizedExecutor().fine_pass(problem.fine, x, t0, t1)
-    if prepared is not None:
-        return _best_wall(prepared, timing, x)
-    return _best_wall(fine_batched, timing, problem.fine, x, t0, t1)
+    _print_coarse_cost(problem, config.coarse, args)
+    return _Costs(serial.states, serial.wall_s, serial.mode, eager_wall), problem
 
 
 def _local_run(problem, config: SolveConfig, executor: str, timing: Timing, ranks: int) -> dict:
-    """The fastest of ``timing``'s solves in this process on ``executor`` (vectorized, or Ray
-    actors started once, before the clock, as MPI's ranks are)."""
+    """``best_of`` the solves in this process on ``executor`` (vectorized, or Ray actors
+    started once, before the clock, as MPI's ranks are), probing a rank's share of the slices
+    (none for the hybrid scheme: no bound)."""
     ex = make_executor(executor, workers=ranks if executor == "ray" else None)
-    runs: list = []
+    probe = Probe(problem, -(-config.slices // ranks)) if config.max_iter != 0 else None
     try:
-        while timing.more(len(runs), sum(run.wall_s for run in runs)):
-            runs.append(parareal(problem.coarse, problem.fine, problem.x0, problem.times, ex,
-                                 tol=config.tol, max_iter=config.max_iter))  # fmt: skip
+        return best_of(
+            lambda: parareal(problem.coarse, problem.fine, problem.x0, problem.times, ex,
+                             tol=config.tol, max_iter=config.max_iter),
+            probe, timing,
+        )  # fmt: skip
     finally:
         ex.close()
-    best = min(runs, key=lambda run: run.wall_s)
-    return {"wall_s": best.wall_s, "iterations": best.iterations, "states": best.states}
 
 
 def _mpi_run(config: SolveConfig, ranks: int, timing: Timing) -> dict:
@@ -206,18 +254,20 @@ def _mpi_run(config: SolveConfig, ranks: int, timing: Timing) -> dict:
         return torch.load(out)
 
 
-def _row(problem: str, name: str, backend: str, costs: _Costs, run: dict, p_pass) -> dict:
+def _row(problem: str, name: str, backend: str, costs: _Costs, run: dict) -> dict:
     k, wall, states = run["iterations"], run["wall_s"], run["states"]
     err = float((states - costs.serial_states).abs().max())
-    n_slices = costs.serial_states.shape[0] - 1
-    bound, p_eff = costs.bound(k, p_pass, n_slices) if p_pass else (None, None)
+    c_coarse, fine_pass = run.get("c_coarse_s"), run.get("fine_pass_s")
+    bound, p_eff = (None, None) if c_coarse is None else costs.bound(k, fine_pass, c_coarse)
     speedup = costs.serial_wall / wall
     frac = speedup / bound if bound else None
+    # what the model leaves out (Python, messages, reductions), per sweep of the K+1
+    extra = (wall - costs.serial_wall / bound) / (k + 1) if bound else None
     return {"problem": problem, "case": name, "backend": backend, "iterations": k,
             "wall_s": wall, "speedup": speedup, "speedup_vs_eager": costs.eager_wall / wall,
-            "bound": bound, "p_eff": p_eff, "c_coarse_s": costs.c_coarse,
-            "fraction_of_bound": frac, "max_abs_err_vs_serial": err,
-            "load_avg": os.getloadavg()[0]}  # fmt: skip
+            "bound": bound, "p_eff": p_eff, "c_coarse_s": c_coarse,
+            "fraction_of_bound": frac, "unmodelled_s_per_iteration": extra,
+            "max_abs_err_vs_serial": err, "load_avg": os.getloadavg()[0]}  # fmt: skip
 
 
 def _print_row(row: dict) -> None:
@@ -225,9 +275,12 @@ def _print_row(row: dict) -> None:
         return format(v, spec) if v is not None else "-".rjust(int(spec[:-3] or 0))
 
     k = "-" if row["iterations"] is None else row["iterations"]
+    extra = row["unmodelled_s_per_iteration"]
+    extra_us = None if extra is None else extra * 1e6
     print(
         f"{row['case']:<32}{row['backend']:<12}{k:>4}{row['wall_s']:>10.4f}"
         f"{row['speedup']:>9.2f}{fmt(row['bound'], '9.2f')}{fmt(row['fraction_of_bound'], '10.2f')}"
+        f"{fmt(extra_us, '8.0f')}"
         f"{row['max_abs_err_vs_serial']:>11.2e}{row['speedup_vs_eager']:>10.2f}",
         flush=True,
     )
@@ -243,23 +296,20 @@ def _distributed_rows(name: str, config: SolveConfig, problem, costs: _Costs, ar
         except (RuntimeError, subprocess.TimeoutExpired) as err:
             print(f"{name}, mpi x{ranks}: failed: {err}")
             continue
-        p_pass = _fine_pass(problem, -(-config.slices // ranks), args.timing)
-        rows.append(_row(config.system, name, f"mpi x{ranks}", costs, run, p_pass))
+        rows.append(_row(config.system, name, f"mpi x{ranks}", costs, run))
     if args.ray:
         run = _local_run(problem, config, "ray", args.timing, args.ranks)
-        p_pass = _fine_pass(problem, -(-config.slices // args.ranks), args.timing)
-        rows.append(_row(config.system, name, f"ray x{args.ranks}", costs, run, p_pass))
+        rows.append(_row(config.system, name, f"ray x{args.ranks}", costs, run))
     return rows
 
 
 def _compiled_rows(config: SolveConfig, costs: _Costs, args) -> list[dict]:
     """Parareal with compiled fine and coarse RK: vectorized, on MPI ranks, on Ray."""
     problem = build_problem(config)
-    costs = dataclasses.replace(costs, c_coarse=_coarse_cost(problem, config.coarse, args))
+    _print_coarse_cost(problem, config.coarse, args)
     name = "parareal, RK4 coarse (compiled)"
     run = _local_run(problem, config, "vectorized", args.timing, 1)
-    vec_pass = _fine_pass(problem, config.slices, args.timing)
-    rows = [_row(config.system, name, "vectorized", costs, run, vec_pass)]
+    rows = [_row(config.system, name, "vectorized", costs, run)]
     return rows + _distributed_rows(name, config, problem, costs, args, (args.ranks,))
 
 
@@ -287,14 +337,13 @@ def _case(
     costs, problem = _measure(config, mode, args)
     system = base["system"]
     serial_run = {"iterations": None, "wall_s": costs.serial_wall, "states": costs.serial_states}
-    rows = [_row(system, "serial fine", costs.serial_mode, costs, serial_run, None)]
-    vec_pass = _fine_pass(problem, config.slices, args.timing)
+    rows = [_row(system, "serial fine", costs.serial_mode, costs, serial_run)]
     for label, coarse in coarses.items():
         run_config = dataclasses.replace(config, coarse=coarse)
-        run_problem, costs_c = problem, costs
+        run_problem = problem
         if coarse != first:
             run_problem = build_problem(run_config)
-            costs_c = dataclasses.replace(costs, c_coarse=_coarse_cost(run_problem, coarse, args))
+            _print_coarse_cost(run_problem, coarse, args)
         for name, max_iter in ((f"parareal, {label} coarse", None), (f"hybrid, {label}", 0)):
             solve_config = dataclasses.replace(run_config, max_iter=max_iter)
             try:
@@ -302,8 +351,7 @@ def _case(
             except FloatingPointError as err:
                 print(f"{name}: diverged: {err}")
                 continue
-            p_pass = vec_pass if max_iter is None else None
-            rows.append(_row(system, name, "vectorized", costs_c, run, p_pass))
+            rows.append(_row(system, name, "vectorized", costs, run))
     name = f"parareal, {next(iter(coarses))} coarse"
     rank_counts = (1, args.ranks) if system == "ks" else (args.ranks,)
     rows += _distributed_rows(name, config, problem, costs, args, rank_counts)

@@ -2,8 +2,8 @@
 
 ``python -m partime.bench.pint_ranks CONFIG_JSON REPEATS BUDGET_S OUT`` runs the parareal
 solve of the ``SolveConfig`` fields in CONFIG_JSON over the launcher's ranks as often as
-``bench.pint.Timing(REPEATS, BUDGET_S)`` says; rank 0 saves the run with the least wall time
-(``{"wall_s", "iterations", "states"}``) to OUT.
+``bench.pint.Timing(REPEATS, BUDGET_S)`` says, every rank probing its fine pass and coarse
+sweep after each solve (``bench.pint.best_of``); rank 0 saves the result to OUT.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import sys
 
 import torch
 
-from partime.bench.pint import Timing
+from partime.bench.pint import Probe, Timing, best_of
 from partime.comm import abort_on_exception, from_env
 from partime.io import atomic_save
 from partime.pint.config import SolveConfig
@@ -23,21 +23,19 @@ from partime.pint.problem import build_problem
 
 
 def best_run(config: SolveConfig, timing: Timing) -> dict | None:
-    """The fastest of ``timing``'s solves of ``config`` over MPI ranks; its summary on rank 0."""
+    """``best_of`` the solves of ``config`` over MPI ranks (a run, and a probe, is as slow as
+    its slowest rank; every rank takes the same decisions); the result on rank 0."""
     problem = build_problem(config)
     comm = from_env("mpi")
     executor = CommExecutor(comm)
-    runs, walls = [], []
+    probe = Probe(problem, len(executor.local_slices(config.slices)))
     with abort_on_exception(comm):
-        while timing.more(len(runs), sum(walls)):  # the same answer on every rank
-            run = parareal(problem.coarse, problem.fine, problem.x0, problem.times, executor,
-                           tol=config.tol, max_iter=config.max_iter)  # fmt: skip
-            runs.append(run)
-            walls.append(executor.max(run.wall_s))  # a run is as slow as its slowest rank
-    best = min(range(len(runs)), key=walls.__getitem__)
-    if not executor.is_root:
-        return None
-    return {"wall_s": walls[best], "iterations": runs[best].iterations, "states": runs[best].states}
+        best = best_of(
+            lambda: parareal(problem.coarse, problem.fine, problem.x0, problem.times, executor,
+                             tol=config.tol, max_iter=config.max_iter),
+            probe, timing, slowest=executor.max,
+        )  # fmt: skip
+    return best if executor.is_root else None
 
 
 def main(argv: list[str]) -> int:

@@ -111,7 +111,7 @@ class BatchedPass:
         self.rows = times.numel()
 
     def __call__(self, x: Tensor) -> Tensor:
-        if x.shape != self.shape or x.dtype != self.dtype or x.device.type != "cpu":
+        if x.shape != self.shape or x.dtype is not self.dtype or not x.is_cpu:
             raise ValueError(
                 f"x must be a CPU {self.dtype} tensor of shape {self.shape}, got {x.dtype} "
                 f"{tuple(x.shape)} on {x.device}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import torch
 
 from partime.cli.main import main
@@ -23,7 +24,9 @@ def test_bench_pint_quick_rows_and_errors(capsys, tmp_path):
     out = capsys.readouterr().out
     rows = json.loads(out.strip().splitlines()[-1])["rows"]
     keys = {"problem", "case", "backend", "iterations", "wall_s", "speedup", "bound", "p_eff"}
-    assert all(keys | {"fraction_of_bound", "max_abs_err_vs_serial"} <= row.keys() for row in rows)
+    keys |= {"fraction_of_bound", "unmodelled_s_per_iteration", "max_abs_err_vs_serial"}
+    assert all(keys <= row.keys() for row in rows)
+    serial_wall = {r["problem"]: r["wall_s"] for r in rows if r["case"] == "serial fine"}
     cases = {(r["problem"], r["case"], r["backend"]) for r in rows}
     assert ("lorenz", "parareal, RK4 0.02 coarse", "vectorized") in cases
     assert ("lorenz", "parareal, neural coarse", "vectorized") in cases
@@ -38,3 +41,6 @@ def test_bench_pint_quick_rows_and_errors(capsys, tmp_path):
         elif row["case"].startswith("parareal"):
             assert row["max_abs_err_vs_serial"] <= 1e-10, row
             assert row["iterations"] >= 1 and row["bound"] > 0 and row["p_eff"] > 0
+            model_s = serial_wall[row["problem"]] / row["bound"]  # the wall time S predicts
+            unmodelled = row["unmodelled_s_per_iteration"] * (row["iterations"] + 1)
+            assert model_s + unmodelled == pytest.approx(row["wall_s"], rel=1e-9)
