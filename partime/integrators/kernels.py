@@ -165,16 +165,16 @@ class Kernel:
     def run(
         self, x: Tensor, t0: float | Tensor, dt: float, n_steps: int, save_every: int | None
     ) -> Tensor:
-        """``n_steps`` steps of ``x`` (rows, dim), contiguous CPU, from the time ``t0`` or per-row
-        times (float64, contiguous (rows,)): the end states, or with ``save_every`` the saved
-        states (n_steps // save_every + 1, rows, dim)."""
-        rows, dim = x.shape
+        """``n_steps`` steps of the rows of ``x`` (..., dim), contiguous CPU, from the time ``t0``
+        or per-row times (float64, contiguous (rows,)): the end states (shaped like ``x``), or
+        with ``save_every`` the saved states (n_steps // save_every + 1, *x.shape)."""
+        rows = x.numel() // x.shape[-1]
         if save_every:
             n_saves = n_steps // save_every
-            out = x.new_empty((n_saves + 1, rows, dim))
+            out = x.new_empty((n_saves + 1, *x.shape))
             n_steps = n_saves * save_every
         else:
-            out = x.new_empty((rows, dim))
+            out = torch.empty_like(x, memory_format=torch.contiguous_format)
         if isinstance(t0, Tensor):
             times, stride = t0.data_ptr(), 1
         else:

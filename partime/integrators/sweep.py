@@ -108,7 +108,6 @@ class BatchedPass:
     ) -> None:
         self.kernel, self.shape, self.dtype, self.times = kernel, shape, dtype, times
         self.dt, self.n_steps = dt, n
-        self.rows = times.numel()
 
     def __call__(self, x: Tensor) -> Tensor:
         if x.shape != self.shape or x.dtype is not self.dtype or not x.is_cpu:
@@ -116,8 +115,8 @@ class BatchedPass:
                 f"x must be a CPU {self.dtype} tensor of shape {self.shape}, got {x.dtype} "
                 f"{tuple(x.shape)} on {x.device}"
             )
-        flat = x.reshape(self.rows, self.shape[-1]).contiguous()
-        return self.kernel.run(flat, self.times, self.dt, self.n_steps, None).reshape(self.shape)
+        # the kernel reads and writes rows: no reshape, the (m, *state) memory is (rows, dim)
+        return self.kernel.run(x.contiguous(), self.times, self.dt, self.n_steps, None)
 
 
 def batched_pass(

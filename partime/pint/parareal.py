@@ -119,6 +119,7 @@ class _Slices:
         self.coarse_s = 0.0
         self.fused = None  # the coarse's fused sweep, when it offers one (see ``warm``)
         self.passes: dict[int, Callable] = {}  # prepared fine passes by first slice (``_pass``)
+        self.fine_static = has_static_shapes(fine)
 
     def warm(self, x0: Tensor) -> None:
         """Before the clock starts: the coarse's fused sweep when it offers one (a compiled
@@ -152,9 +153,10 @@ class _Slices:
         frontier moves, and the frozen slices' ends are dropped. ``checked=False`` leaves the
         NaN/Inf check to the fused sweep that consumes every end."""
         self.fine_calls += len(self.local) - first
-        begin = 0 if has_static_shapes(self.fine) else first
+        begin = 0 if self.fine_static else first
         if save_every is None:
-            ends = self._pass(begin, starts[begin:])[first - begin :]
+            ends = self._pass(begin, starts[begin:] if begin else starts)
+            ends = ends[first - begin :] if first > begin else ends
         else:
             t0, t1 = self.t0[begin:], self.t1[begin:]
             ends = self.ex.fine(self.fine, starts[begin:], t0, t1, save_every)[first - begin :]
