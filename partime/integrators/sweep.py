@@ -100,23 +100,28 @@ class FusedSweep:
 
 
 class BatchedPass:
-    """Called on states ``x`` (m, *state) of m slices: each advanced ``n_steps`` steps of ``dt``
-    from its slice's start time, as one kernel call; returns the end states (m, *state)."""
+    """Called on states ``x`` (m-first, *state) of slices first..m-1 (``first`` 0 by default):
+    each advanced ``n_steps`` steps of ``dt`` from its slice's start time, as one kernel call;
+    returns the end states, shaped like ``x`` (parareal's passes shrink as slices converge)."""
 
     def __init__(
         self, kernel: Kernel, shape: tuple, dtype: torch.dtype, times: Tensor, dt: float, n: int
     ) -> None:
         self.kernel, self.shape, self.dtype, self.times = kernel, shape, dtype, times
         self.dt, self.n_steps = dt, n
+        self.rows_per_slice = times.numel() // shape[0]
 
-    def __call__(self, x: Tensor) -> Tensor:
-        if x.shape != self.shape or x.dtype is not self.dtype or not x.is_cpu:
+    def __call__(self, x: Tensor, first: int = 0) -> Tensor:
+        m = self.shape[0]
+        shape = self.shape if first == 0 else (m - first, *self.shape[1:])
+        if not 0 <= first < m or x.shape != shape or x.dtype is not self.dtype or not x.is_cpu:
             raise ValueError(
-                f"x must be a CPU {self.dtype} tensor of shape {self.shape}, got {x.dtype} "
-                f"{tuple(x.shape)} on {x.device}"
+                f"x must be a CPU {self.dtype} tensor of shape {shape} (first={first} of {m} "
+                f"slices), got {x.dtype} {tuple(x.shape)} on {x.device}"
             )
+        times = self.times[first * self.rows_per_slice :] if first else self.times
         # the kernel reads and writes rows: no reshape, the (m, *state) memory is (rows, dim)
-        return self.kernel.run(x.contiguous(), self.times, self.dt, self.n_steps, None)
+        return self.kernel.run(x.contiguous(), times, self.dt, self.n_steps, None)
 
 
 def batched_pass(

@@ -118,7 +118,7 @@ class _Slices:
         self.fine_calls = self.coarse_calls = 0
         self.coarse_s = 0.0
         self.fused = None  # the coarse's fused sweep, when it offers one (see ``warm``)
-        self.passes: dict[int, Callable] = {}  # prepared fine passes by first slice (``_pass``)
+        self.prepared: Callable | None = None  # the fine pass over the local slices (``_pass``)
         self.fine_static = has_static_shapes(fine)
 
     def warm(self, x0: Tensor) -> None:
@@ -166,17 +166,16 @@ class _Slices:
         return ends
 
     def _pass(self, begin: int, starts: Tensor) -> Tensor:
-        """One fine pass over local slices ``begin``.. from ``starts``: prepared once by the
-        executor where the fine offers it (the same pass repeats every iteration), else
-        through ``executor.fine`` (asked again next time: a kernel may have been built)."""
-        prepared = self.passes.get(begin)
-        if prepared is None:
-            t0, t1 = self.t0[begin:], self.t1[begin:]
-            prepared = self.ex.fine_pass(self.fine, starts, t0, t1)
-            if prepared is None:
-                return self.ex.fine(self.fine, starts, t0, t1)
-            self.passes[begin] = prepared
-        return prepared(starts)
+        """One fine pass over local slices ``begin``.. from ``starts``: through the pass the
+        executor prepared once, for all local slices, where the fine offers it (every
+        iteration repeats it, on fewer slices as they converge), else through
+        ``executor.fine`` (asked again next time: a kernel may have been built)."""
+        if self.prepared is None:
+            like = starts.new_empty((len(self.local), *starts.shape[1:]))
+            self.prepared = self.ex.fine_pass(self.fine, like, self.t0, self.t1)
+            if self.prepared is None:
+                return self.ex.fine(self.fine, starts, self.t0[begin:], self.t1[begin:])
+        return self.prepared(starts, begin)
 
     def _advance(
         self,

@@ -34,6 +34,8 @@ def test_batched_pass_equals_the_per_row_call_bitwise(system, batch, dtype):
     for _ in range(2):  # repeated passes, as parareal's iterations make
         assert torch.equal(prepared(x), expected)
     assert not torch.equal(expected, x)
+    for first in (1, 3):  # the slices from ``first`` on, from each one's own start time
+        assert torch.equal(prepared(x[first:], first), expected[first:])
 
 
 @needs_cc
@@ -45,6 +47,10 @@ def test_batched_pass_checks_once_and_rejects_what_it_was_not_made_for():
         prepared(x[:3])
     with pytest.raises(ValueError, match="x must be a CPU torch.float64 tensor"):
         prepared(x.float())
+    with pytest.raises(ValueError, match=r"shape \(3, 3, 3\) \(first=1 of 4 slices\)"):
+        prepared(x, 1)
+    with pytest.raises(ValueError, match="first=4 of 4 slices"):
+        prepared(x[4:], 4)
     uneven = torch.tensor([0.0, 0.08, 0.12, 0.2, 0.28], dtype=torch.float64)
     with pytest.raises(ValueError, match="share one duration"):
         fine.batched_pass(x, uneven[:-1], uneven[1:])

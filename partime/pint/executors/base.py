@@ -38,10 +38,11 @@ class Executor(Protocol):
 
     def fine_pass(
         self, prop: Callable, like: Tensor, t0: Tensor, t1: Tensor
-    ) -> Callable[[Tensor], Tensor] | None:
-        """A callable for repeated ``fine`` passes over the slices ``t0``/``t1`` (m,) from start
-        states shaped like ``like`` (m, batch, dim), checked and prepared once (a propagator's
-        ``batched_pass``); None where every pass goes through ``fine``."""
+    ) -> Callable[..., Tensor] | None:
+        """A callable ``(x, first=0)`` for repeated ``fine`` passes over the slices
+        ``t0``/``t1`` (m,) from first on, from start states ``x`` shaped like
+        ``like[first:]`` (``like`` (m, batch, dim)), checked and prepared once (a
+        propagator's ``batched_pass``); None where every pass goes through ``fine``."""
 
     def sweep(
         self, advance: Callable[[int, Tensor], None], starts: Tensor, local: range, first: int

@@ -102,7 +102,7 @@ class RayExecutor(VectorizedExecutor):
 
     def fine_pass(
         self, prop: Callable, like: Tensor, t0: Tensor, t1: Tensor
-    ) -> Callable[[Tensor], Tensor] | None:
+    ) -> Callable[..., Tensor] | None:
         """None: the passes run on the actors, through ``fine``."""
         return None
 

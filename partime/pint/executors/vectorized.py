@@ -62,7 +62,7 @@ class VectorizedExecutor:
 
     def fine_pass(
         self, prop: Callable, like: Tensor, t0: Tensor, t1: Tensor
-    ) -> Callable[[Tensor], Tensor] | None:
+    ) -> Callable[..., Tensor] | None:
         offer = getattr(prop, "batched_pass", None)
         return offer(like, t0, t1) if callable(offer) else None
 
