@@ -6,10 +6,12 @@ with c_F, c_G the measured fine and coarse cost per slice (c_G of the coarse swe
 runs: fused into one call when the coarse offers it) and P the *effective* parallelism of the
 fine pass: serial fine time / time of one fine pass over the slices a rank owns. For MPI that
 is about the rank count; for the vectorized executor it is what batching all slices into one
-call buys on this machine (no extra cores). c_G and the fine pass are timed between the
-solves of the row, one of each after every solve (on MPI on every rank at once, the slowest
-rank counting), so that model and solves see the same moments of a machine whose speed
-drifts. "+us/it" is the wall time the model leaves out (Python around the kernels, messages,
+call buys on this machine (no extra cores). The K fine passes are the ones the solve made:
+all of a rank's slices each time for a compiled fine (static shapes), else the unconverged
+ones (the passes shrink with the frontier). c_G and the fine passes are timed between the
+solves of the row, after every solve (on MPI on every rank at once, the slowest rank
+counting), so that model and solves see the same moments of a machine whose speed drifts.
+"+us/it" is the wall time the model leaves out (Python around the kernels, messages,
 reductions) per sweep, of the K+1 a run makes. On a shared machine a 2 ms solve is often
 preempted: every time is the best of at least ``--repeats`` runs and of as many more as fit in
 ``--budget`` seconds (short runs get many), and each table prints the load average.
@@ -34,7 +36,11 @@ import torch
 from partime.bench.serial import SERIAL_MODES, serial_fine
 from partime.pint.config import SolveConfig
 from partime.pint.executors import make_executor
-from partime.pint.executors.vectorized import VectorizedExecutor, fine_batched
+from partime.pint.executors.vectorized import (
+    VectorizedExecutor,
+    fine_batched,
+    has_static_shapes,
+)
 from partime.pint.parareal import parareal
 from partime.pint.problem import build_problem
 
@@ -110,38 +116,49 @@ class _Costs:
     serial_mode: str
     eager_wall: float  # the serial fine solve on the eager path, for the "vs eager" column
 
-    def bound(self, iterations: int, fine_pass: float, c_coarse: float) -> tuple[float, float]:
-        """(S, P_eff) for K iterations, one fine pass over a rank's slices taking ``fine_pass``
-        and the coarse ``c_coarse`` per slice of a sweep."""
-        c_fine = self.serial_wall / (self.serial_states.shape[0] - 1)
-        p_eff = self.serial_wall / fine_pass
-        return 1.0 / ((iterations + 1) * c_coarse / c_fine + iterations / p_eff), p_eff
+    def bound(self, iterations: int, fine_s: float, c_coarse: float) -> tuple[float, float | None]:
+        """(S, P_eff) for K iterations whose fine passes took ``fine_s`` in all on the slowest
+        rank, and the coarse ``c_coarse`` per slice of a sweep: S = serial / (fine_s +
+        (K+1)·n_slices·c_G), i.e. 1/((K+1)·c_G/c_F + K/P) with P = K·serial / fine_s."""
+        n_slices = self.serial_states.shape[0] - 1
+        model_s = fine_s + (iterations + 1) * n_slices * c_coarse
+        p_eff = iterations * self.serial_wall / fine_s if fine_s else None  # None: no pass
+        return self.serial_wall / model_s, p_eff
 
 
 class Probe:
-    """One fine pass over ``slices`` slices and one coarse sweep over them as parareal runs
-    them (the pass prepared, the sweep fused, where the propagators offer it), timed."""
+    """The fine passes and one coarse sweep over the slices ``local`` as a solve runs them
+    (passes prepared, the sweep fused, where the propagators offer it), timed."""
 
-    def __init__(self, problem, slices: int) -> None:
-        self.problem = problem
+    def __init__(self, problem, local: range) -> None:
+        self.problem, self.local = problem, local
         x0, times = problem.x0, problem.times
-        self.x = x0.expand(slices, *x0.shape).contiguous()
-        self.t0, self.t1 = times[:slices], times[1 : slices + 1]
+        self.x = x0.expand(len(local), *x0.shape).contiguous()
+        self.t0, self.t1 = times[local.start : local.stop], times[local.start + 1 : local.stop + 1]
         self.bounds = list(zip(self.t0.tolist(), self.t1.tolist(), strict=True))
         self.prepared = VectorizedExecutor().fine_pass(problem.fine, self.x, self.t0, self.t1)
+        self.static = has_static_shapes(problem.fine)
         offer = getattr(problem.coarse, "fused_sweep", None)
         self.fused = offer(x0, self.t0, self.t1) if callable(offer) else None
         self.starts = torch.cat([x0[None], self.x])
         self.ends = self.x.clone()
 
     @torch.no_grad()
-    def fine_pass_s(self) -> float:
-        start = time.perf_counter()
-        if self.prepared is not None:
-            self.prepared(self.x)
-        else:
-            fine_batched(self.problem.fine, self.x, self.t0, self.t1)
-        return time.perf_counter() - start
+    def fine_s(self, iterations: int) -> float:
+        """The fine passes of a solve of ``iterations``: iteration k over the slices from the
+        frontier k-1 on (all of them for a ``static_shapes`` fine), as ``parareal`` runs them."""
+        total = 0.0
+        for k in range(1, iterations + 1):
+            first = 0 if self.static else min(max(k - 1 - self.local.start, 0), len(self.local))
+            if first == len(self.local):
+                break
+            start = time.perf_counter()
+            if self.prepared is not None:
+                self.prepared(self.x[first:], first)
+            else:
+                fine_batched(self.problem.fine, self.x[first:], self.t0[first:], self.t1[first:])
+            total += time.perf_counter() - start
+        return total
 
     @torch.no_grad()
     def coarse_per_slice_s(self) -> float:
@@ -157,20 +174,20 @@ class Probe:
 
 def best_of(solve: Callable, probe: Probe | None, timing: Timing, slowest=float) -> dict:
     """The fastest of ``timing``'s runs of ``solve()`` (a PararealResult; wall time reduced over
-    ranks by ``slowest``), each followed by one ``probe`` of the fine pass and the coarse sweep:
-    {"wall_s", "iterations", "states"} and the least probe times, "fine_pass_s" and
+    ranks by ``slowest``), each followed by a ``probe`` of its fine passes and of the coarse
+    sweep: {"wall_s", "iterations", "states"} and the least probe times, "fine_s" and
     "c_coarse_s" (each reduced by ``slowest``: on MPI every rank probes at once)."""
     runs, walls, passes, sweeps = [], [], [], []
     while timing.more(len(walls), sum(walls)):
         runs.append(solve())
         walls.append(slowest(runs[-1].wall_s))
         if probe is not None:
-            passes.append(slowest(probe.fine_pass_s()))
+            passes.append(slowest(probe.fine_s(runs[-1].iterations)))
             sweeps.append(slowest(probe.coarse_per_slice_s()))
     best = runs[min(range(len(runs)), key=walls.__getitem__)]
     result = {"wall_s": min(walls), "iterations": best.iterations, "states": best.states}
-    if probe is not None:
-        result.update(fine_pass_s=min(passes), c_coarse_s=min(sweeps))
+    if probe is not None:  # every run makes the same iterations (one problem, one tolerance)
+        result.update(fine_s=min(passes), c_coarse_s=min(sweeps))
     return result
 
 
@@ -226,7 +243,9 @@ def _local_run(problem, config: SolveConfig, executor: str, timing: Timing, rank
     started once, before the clock, as MPI's ranks are), probing a rank's share of the slices
     (none for the hybrid scheme: no bound)."""
     ex = make_executor(executor, workers=ranks if executor == "ray" else None)
-    probe = Probe(problem, -(-config.slices // ranks)) if config.max_iter != 0 else None
+    share = -(-config.slices // ranks)  # the last rank's block: it is never idle
+    local = range(config.slices - share, config.slices)
+    probe = Probe(problem, local) if config.max_iter != 0 else None
     try:
         return best_of(
             lambda: parareal(problem.coarse, problem.fine, problem.x0, problem.times, ex,
@@ -257,8 +276,8 @@ def _mpi_run(config: SolveConfig, ranks: int, timing: Timing) -> dict:
 def _row(problem: str, name: str, backend: str, costs: _Costs, run: dict) -> dict:
     k, wall, states = run["iterations"], run["wall_s"], run["states"]
     err = float((states - costs.serial_states).abs().max())
-    c_coarse, fine_pass = run.get("c_coarse_s"), run.get("fine_pass_s")
-    bound, p_eff = (None, None) if c_coarse is None else costs.bound(k, fine_pass, c_coarse)
+    c_coarse, fine_s = run.get("c_coarse_s"), run.get("fine_s")
+    bound, p_eff = (None, None) if c_coarse is None else costs.bound(k, fine_s, c_coarse)
     speedup = costs.serial_wall / wall
     frac = speedup / bound if bound else None
     # what the model leaves out (Python, messages, reductions), per sweep of the K+1

@@ -28,7 +28,7 @@ def best_run(config: SolveConfig, timing: Timing) -> dict | None:
     problem = build_problem(config)
     comm = from_env("mpi")
     executor = CommExecutor(comm)
-    probe = Probe(problem, len(executor.local_slices(config.slices)))
+    probe = Probe(problem, executor.local_slices(config.slices))
     with abort_on_exception(comm):
         best = best_of(
             lambda: parareal(problem.coarse, problem.fine, problem.x0, problem.times, executor,
