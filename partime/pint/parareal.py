@@ -123,19 +123,19 @@ class _Slices:
 
     def warm(self, x0: Tensor) -> None:
         """Before the clock starts: the coarse's fused sweep when it offers one (a compiled
-        coarse builds its kernel here), and one untimed call of each shape the solve will use
-        for ``static_shapes`` propagators (compiled kernels are built on a shape's first call)."""
+        coarse builds its kernel here), one untimed call of each shape the solve will use for
+        ``static_shapes`` propagators (compiled kernels are built on a shape's first call), and
+        a collective that lines up the ranks' clocks."""
         offer = getattr(self.coarse, "fused_sweep", None)
         if callable(offer) and len(self.local):
             self.fused = offer(x0, self.t0, self.t1)
-        if not (has_static_shapes(self.coarse) or has_static_shapes(self.fine)):
-            return
         if len(self.local) and has_static_shapes(self.coarse):
             self.coarse(x0, self.t0f[0], self.t1f[0])
-        if len(self.local) and has_static_shapes(self.fine):
+        if len(self.local) and self.fine_static:
             self._pass(0, x0.expand(len(self.local), *x0.shape).contiguous())
-        # Ranks compile at different speeds: a collective, so that no rank's clock starts
-        # while a neighbour is still compiling (it would wait for it in the first sweep).
+        # Ranks set up (and compile) at different speeds: a collective, so that no rank's
+        # clock starts while a neighbour is still busy (it would wait for it in the first
+        # sweep, and count the wait). A no-op in one process.
         self.ex.max(0.0)
 
     def _coarse(self, j: int, u: Tensor) -> Tensor:
