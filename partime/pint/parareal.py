@@ -190,9 +190,10 @@ class _Slices:
         and starts[j+1] = ends[j] (iteration 0) or fine[j-j0] + (ends[j] - old[j]); at the
         local slice ``exact``, whose start state is final, exactly fine[j-j0] (the G terms
         cancel). One compiled call when the coarse offers a fused sweep, else slice by slice.
-        Returns the largest |new - prior| over starts[j0+1:] (this rank's residual)."""
+        Returns the largest |new - prior| over starts[j0+1:] (this rank's residual; 0 for
+        iteration 0, whose prior states are unset)."""
         if self.fused is None:
-            prior = starts[j0 + 1 :].clone()
+            prior = None if fine is None else starts[j0 + 1 :].clone()
             for j in range(j0, len(self.local)):
                 if j == exact:
                     starts[j + 1] = fine[j - j0]
@@ -201,9 +202,12 @@ class _Slices:
                 else:
                     ends[j] = self._coarse(j, starts[j])
                     starts[j + 1] = fine[j - j0] + (ends[j] - old[j])
-            return float((starts[j0 + 1 :] - prior).abs().max()) if len(prior) else 0.0
+            if prior is None or not len(prior):
+                return 0.0
+            return float((starts[j0 + 1 :] - prior).abs().max())
         start = time.perf_counter()
         change, finite = self.fused(j0, starts, ends, fine, old, exact)
+        change = change if fine is not None else 0.0
         self.coarse_s += time.perf_counter() - start
         self.coarse_calls += len(self.local) - j0 - (j0 <= exact)
         if not finite:  # name the propagator that produced it, as the unfused checks do
