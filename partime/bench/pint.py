@@ -27,20 +27,14 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import torch
 
+from partime.bench.pint_costs import BUDGET_S, REPEATS, Costs, Probe, Timing, best_of, best_wall
 from partime.bench.serial import SERIAL_MODES, serial_fine
 from partime.pint.config import SolveConfig
 from partime.pint.executors import make_executor
-from partime.pint.executors.vectorized import (
-    VectorizedExecutor,
-    fine_batched,
-    has_static_shapes,
-)
 from partime.pint.parareal import parareal
 from partime.pint.problem import build_problem
 
@@ -55,20 +49,6 @@ KS = {"system": "ks", "t_end": 8.0, "slices": 8, "fine": "etdrk4:0.01", "batch":
 KS_COARSE = "etdrk4:0.25"
 KS_QUICK = {**KS, "t_end": 2.0, "slices": 4, "fine": "etdrk4:0.05", "batch": 2}
 TOL = 1e-11  # the residual tracks the error closely; one decade of margin for error <= 1e-10
-REPEATS = 3
-BUDGET_S = 0.5
-MAX_RUNS = 200
-
-
-@dataclasses.dataclass(frozen=True)
-class Timing:
-    """Best of at least ``repeats`` runs, more while they took under ``budget_s`` in all."""
-
-    repeats: int = REPEATS
-    budget_s: float = BUDGET_S
-
-    def more(self, runs: int, spent_s: float) -> bool:
-        return runs < self.repeats or (spent_s < self.budget_s and runs < MAX_RUNS)
 
 
 _HEADER = f"{'case':<32}{'backend':<12}{'K':>4}{'wall s':>10}{'speedup':>9}{'bound S':>9}"
@@ -95,102 +75,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="also print one JSON line of rows")
 
 
-def _best_wall(fn, timing: Timing, *args) -> float:
-    """Least wall time of calls of ``fn(*args)`` (``timing``) after one untimed (warm) call."""
-    walls: list[float] = []
-    with torch.no_grad():
-        fn(*args)
-        while timing.more(len(walls), sum(walls)):
-            start = time.perf_counter()
-            fn(*args)
-            walls.append(time.perf_counter() - start)
-    return min(walls)
-
-
-@dataclasses.dataclass
-class _Costs:
-    """The serial fine solve of one problem: its states, wall time (c_F = wall / n_slices)."""
-
-    serial_states: torch.Tensor
-    serial_wall: float
-    serial_mode: str
-    eager_wall: float  # the serial fine solve on the eager path, for the "vs eager" column
-
-    def bound(self, iterations: int, fine_s: float, c_coarse: float) -> tuple[float, float | None]:
-        """(S, P_eff) for K iterations whose fine passes took ``fine_s`` in all on the slowest
-        rank, and the coarse ``c_coarse`` per slice of a sweep: S = serial / (fine_s +
-        (K+1)·n_slices·c_G), i.e. 1/((K+1)·c_G/c_F + K/P) with P = K·serial / fine_s."""
-        n_slices = self.serial_states.shape[0] - 1
-        model_s = fine_s + (iterations + 1) * n_slices * c_coarse
-        p_eff = iterations * self.serial_wall / fine_s if fine_s else None  # None: no pass
-        return self.serial_wall / model_s, p_eff
-
-
-class Probe:
-    """The fine passes and one coarse sweep over the slices ``local`` as a solve runs them
-    (passes prepared, the sweep fused, where the propagators offer it), timed."""
-
-    def __init__(self, problem, local: range) -> None:
-        self.problem, self.local = problem, local
-        x0, times = problem.x0, problem.times
-        self.x = x0.expand(len(local), *x0.shape).contiguous()
-        self.t0, self.t1 = times[local.start : local.stop], times[local.start + 1 : local.stop + 1]
-        self.bounds = list(zip(self.t0.tolist(), self.t1.tolist(), strict=True))
-        self.prepared = VectorizedExecutor().fine_pass(problem.fine, self.x, self.t0, self.t1)
-        self.static = has_static_shapes(problem.fine)
-        offer = getattr(problem.coarse, "fused_sweep", None)
-        self.fused = offer(x0, self.t0, self.t1) if callable(offer) else None
-        self.starts = torch.cat([x0[None], self.x])
-        self.ends = self.x.clone()
-
-    @torch.no_grad()
-    def fine_s(self, iterations: int) -> float:
-        """The fine passes of a solve of ``iterations``: iteration k over the slices from the
-        frontier k-1 on (all of them for a ``static_shapes`` fine), as ``parareal`` runs them."""
-        total = 0.0
-        for k in range(1, iterations + 1):
-            first = 0 if self.static else min(max(k - 1 - self.local.start, 0), len(self.local))
-            if first == len(self.local):
-                break
-            start = time.perf_counter()
-            if self.prepared is not None:
-                self.prepared(self.x[first:], first)
-            else:
-                fine_batched(self.problem.fine, self.x[first:], self.t0[first:], self.t1[first:])
-            total += time.perf_counter() - start
-        return total
-
-    @torch.no_grad()
-    def coarse_per_slice_s(self) -> float:
-        start = time.perf_counter()
-        if self.fused is not None:
-            self.fused(0, self.starts, self.ends)
-        else:
-            x = self.problem.x0
-            for a, b in self.bounds:
-                x = self.problem.coarse(x, a, b)
-        return (time.perf_counter() - start) / len(self.bounds)
-
-
-def best_of(solve: Callable, probe: Probe | None, timing: Timing, slowest=float) -> dict:
-    """The fastest of ``timing``'s runs of ``solve()`` (a PararealResult; wall time reduced over
-    ranks by ``slowest``), each followed by a ``probe`` of its fine passes and of the coarse
-    sweep: {"wall_s", "iterations", "states"} and the least probe times, "fine_s" and
-    "c_coarse_s" (each reduced by ``slowest``: on MPI every rank probes at once)."""
-    runs, walls, passes, sweeps = [], [], [], []
-    while timing.more(len(walls), sum(walls)):
-        runs.append(solve())
-        walls.append(slowest(runs[-1].wall_s))
-        if probe is not None:
-            passes.append(slowest(probe.fine_s(runs[-1].iterations)))
-            sweeps.append(slowest(probe.coarse_per_slice_s()))
-    best = runs[min(range(len(runs)), key=walls.__getitem__)]
-    result = {"wall_s": min(walls), "iterations": best.iterations, "states": best.states}
-    if probe is not None:  # every run makes the same iterations (one problem, one tolerance)
-        result.update(fine_s=min(passes), c_coarse_s=min(sweeps))
-    return result
-
-
 def _coarse_costs(problem, timing: Timing) -> tuple[float, float | None]:
     """Warm wall time per slice of one whole coarse sweep: slice by slice, and fused into one
     call (None where the coarse offers no fused sweep)."""
@@ -202,7 +86,7 @@ def _coarse_costs(problem, timing: Timing) -> tuple[float, float | None]:
         for a, b in bounds:
             x = problem.coarse(x, a, b)
 
-    per_call = _best_wall(slice_by_slice, timing) / len(bounds)
+    per_call = best_wall(slice_by_slice, timing) / len(bounds)
     offer = getattr(problem.coarse, "fused_sweep", None)
     fused = offer(x0, t0, t1) if callable(offer) else None
     if fused is None:
@@ -210,7 +94,7 @@ def _coarse_costs(problem, timing: Timing) -> tuple[float, float | None]:
     ends = x0.new_empty((len(bounds), *x0.shape))
     starts = torch.cat([x0[None], ends])
     many = 20  # one sweep takes ~50 us: time 20 in a row
-    sweeps = _best_wall(lambda: [fused(0, starts, ends) for _ in range(many)], timing)
+    sweeps = best_wall(lambda: [fused(0, starts, ends) for _ in range(many)], timing)
     return per_call, sweeps / many / len(bounds)
 
 
@@ -224,7 +108,7 @@ def _print_coarse_cost(problem, spec: str, args) -> None:
     print(f"{line}, {fused * 1e6:.2f} us in one fused sweep ({per_call / fused:.0f}x less)")
 
 
-def _measure(config: SolveConfig, mode: str, args) -> tuple[_Costs, object]:
+def _measure(config: SolveConfig, mode: str, args) -> tuple[Costs, object]:
     problem = build_problem(config)
     serial = serial_fine(problem.fine, problem.x0, problem.times, mode)
     again_mode = serial.mode if serial.mode in SERIAL_MODES else mode
@@ -235,7 +119,7 @@ def _measure(config: SolveConfig, mode: str, args) -> tuple[_Costs, object]:
         runs, spent = runs + 1, spent + again.wall_s
     eager_wall = serial_fine(problem.fine, problem.x0, problem.times, "eager").wall_s
     _print_coarse_cost(problem, config.coarse, args)
-    return _Costs(serial.states, serial.wall_s, serial.mode, eager_wall), problem
+    return Costs(serial.states, serial.wall_s, serial.mode, eager_wall), problem
 
 
 def _local_run(problem, config: SolveConfig, executor: str, timing: Timing, ranks: int) -> dict:
@@ -273,7 +157,7 @@ def _mpi_run(config: SolveConfig, ranks: int, timing: Timing) -> dict:
         return torch.load(out)
 
 
-def _row(problem: str, name: str, backend: str, costs: _Costs, run: dict) -> dict:
+def _row(problem: str, name: str, backend: str, costs: Costs, run: dict) -> dict:
     k, wall, states = run["iterations"], run["wall_s"], run["states"]
     err = float((states - costs.serial_states).abs().max())
     c_coarse, fine_s = run.get("c_coarse_s"), run.get("fine_s")
@@ -305,7 +189,7 @@ def _print_row(row: dict) -> None:
     )
 
 
-def _distributed_rows(name: str, config: SolveConfig, problem, costs: _Costs, args,
+def _distributed_rows(name: str, config: SolveConfig, problem, costs: Costs, args,
                       rank_counts: tuple[int, ...]) -> list[dict]:  # fmt: skip
     """Parareal on ``mpiexec -n r`` for each r of ``rank_counts``, then (--ray) on Ray."""
     rows = []
@@ -322,7 +206,7 @@ def _distributed_rows(name: str, config: SolveConfig, problem, costs: _Costs, ar
     return rows
 
 
-def _compiled_rows(config: SolveConfig, costs: _Costs, args) -> list[dict]:
+def _compiled_rows(config: SolveConfig, costs: Costs, args) -> list[dict]:
     """Parareal with compiled fine and coarse RK: vectorized, on MPI ranks, on Ray."""
     problem = build_problem(config)
     _print_coarse_cost(problem, config.coarse, args)

@@ -2,8 +2,8 @@
 
 ``python -m partime.bench.pint_ranks CONFIG_JSON REPEATS BUDGET_S OUT`` runs the parareal
 solve of the ``SolveConfig`` fields in CONFIG_JSON over the launcher's ranks as often as
-``bench.pint.Timing(REPEATS, BUDGET_S)`` says, every rank probing its fine pass and coarse
-sweep after each solve (``bench.pint.best_of``); rank 0 saves the result to OUT.
+``bench.pint_costs.Timing(REPEATS, BUDGET_S)`` says, every rank probing its fine pass and coarse
+sweep after each solve (``bench.pint_costs.best_of``); rank 0 saves the result to OUT.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import sys
 
 import torch
 
-from partime.bench.pint import Probe, Timing, best_of
+from partime.bench.pint_costs import Probe, Timing, best_of
 from partime.comm import abort_on_exception, from_env
 from partime.io import atomic_save
 from partime.pint.config import SolveConfig
