@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -10,12 +11,18 @@ from types import TracebackType
 
 from partime.comm.base import Comm
 
+REPORT_GRACE_S = 0.3  # between printing a rank's exception and aborting the job
+
 
 def _report(comm: Comm, exc: BaseException) -> None:
     lines = traceback.format_exception(type(exc), exc, exc.__traceback__)
     prefix = f"[rank {comm.rank}/{comm.size}] "
     text = "".join(lines).rstrip("\n")
     print("\n".join(prefix + line for line in text.splitlines()), file=sys.stderr, flush=True)
+    # The launcher forwards this rank's output through a pipe; an abort that follows at once
+    # can tear the job down before it is read (seen on a loaded machine under mpiexec: the job
+    # ended with no message). A moment for it to be forwarded, on a job that is failing anyway.
+    time.sleep(REPORT_GRACE_S)
 
 
 @contextmanager
