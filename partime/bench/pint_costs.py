@@ -91,7 +91,7 @@ class Probe:
                 break
             start = time.perf_counter()
             if self.prepared is not None:
-                self.prepared(self.x[first:], first)
+                self.prepared(self.x[first:], first, self.ends[first:])
             else:
                 fine_batched(self.problem.fine, self.x[first:], self.t0[first:], self.t1[first:])
             total += time.perf_counter() - start

@@ -9,6 +9,7 @@ whole coarse sweep (a chain of such integrations with corrections) in one call.
 
 from __future__ import annotations
 
+import ctypes
 from dataclasses import dataclass
 
 import torch
@@ -20,6 +21,38 @@ from partime.integrators.translate import KernelUnsupportedError, rhs_source, tr
 # One AVX-512 register; the compiler splits wider-than-native vectors on narrower units.
 LANE_BYTES = 64
 C_TYPES = {torch.float64: "double", torch.float32: "float"}
+
+# The arguments of the two entry points, as (name, C type): one struct each, passed by pointer.
+_RK_FIELDS = (
+    ("x", "const T*"), ("out", "T*"), ("t0", "const double*"), ("t0_stride", "int64_t"),
+    ("dt", "double"), ("n_steps", "int64_t"), ("save_every", "int64_t"), ("rows", "int64_t"),
+    ("group_begin", "int64_t"), ("group_end", "int64_t"),
+)  # fmt: skip
+_SWEEP_FIELDS = (
+    ("starts", "T*"), ("ends", "T*"), ("fine", "const T*"), ("t0", "const double*"),
+    ("t0_slice_stride", "int64_t"), ("t0_row_stride", "int64_t"), ("dt", "double"),
+    ("n_steps", "const int64_t*"), ("rows", "int64_t"), ("first", "int64_t"),
+    ("count", "int64_t"), ("exact", "int64_t"), ("report", "double*"), ("scratch", "T*"),
+    ("group_begin", "int64_t"), ("group_end", "int64_t"),
+)  # fmt: skip
+
+
+def _structure(name: str, fields: tuple[tuple[str, str], ...]) -> type[ctypes.Structure]:
+    """The ctypes mirror of a C argument struct (every field 8 bytes: no padding)."""
+    ctype = {"double": ctypes.c_double, "int64_t": ctypes.c_int64}
+    layout = [(f, ctypes.c_void_p if c.endswith("*") else ctype[c]) for f, c in fields]
+    return type(name, (ctypes.Structure,), {"_fields_": layout})
+
+
+def _c_struct(name: str, fields: tuple[tuple[str, str], ...]) -> str:
+    body = "".join(f"    {c} {f};\n" for f, c in fields)
+    return f"struct {name} {{\n{body}}};"
+
+
+#: ctypes structs of ``partime_rk_call``'s and ``partime_sweep_call``'s arguments
+RKArgs = _structure("RKArgs", _RK_FIELDS)
+SweepArgs = _structure("SweepArgs", _SWEEP_FIELDS)
+_ARGS_STRUCTS = f"{_c_struct('rk_args', _RK_FIELDS)}\n\n{_c_struct('sweep_args', _SWEEP_FIELDS)}"
 
 
 @dataclass(frozen=True)
@@ -79,16 +112,21 @@ def kernel_source(
     ``t0[r * t0_stride]`` (float64), writing the end states (rows, dim) to ``out``, or with
     ``save_every = s > 0`` the states at steps 0, s, 2s, ... (n_steps // s + 1, rows, dim).
 
-    ``partime_sweep(starts, ends, fine, old, t0, t0_slice_stride, t0_row_stride, dt, n_steps,
-    rows, first, count, exact, report, g0, g1)`` is parareal's coarse sweep over slices
-    first..count-1 of ``starts`` (count+1, rows, dim), in place: ``ends[j]`` = partime_rk of
+    ``partime_sweep(starts, ends, fine, t0, t0_slice_stride, t0_row_stride, dt, n_steps, rows,
+    first, count, exact, report, scratch, g0, g1)`` is parareal's coarse sweep over slices
+    first..count-1 of ``starts`` (count+1, rows, dim), in place: G_j = partime_rk of
     ``starts[j]`` (``n_steps[j]`` steps from times ``t0[j * t0_slice_stride + r *
-    t0_row_stride]``), then ``starts[j+1] = ends[j]``, or with ``fine`` (count-first, rows, dim;
-    NULL for none) and ``old`` (count, rows, dim) ``fine[j-first] + (ends[j] - old[j])``; at
-    slice ``exact`` ``starts[j+1] = fine[j-first]`` and ``ends[j]`` is not computed. It writes
-    ``report[2*g0]`` = the largest |new - prior| over the start states it wrote (parareal's
-    residual: the prior values are the previous iterate's) and ``report[2*g0+1]`` = 1 if any of
-    them is NaN or Inf, else 0.
+    t0_row_stride]``), then ``starts[j+1] = ends[j] = G_j``, or with ``fine`` (count-first, rows,
+    dim; NULL for none), whose ``ends[j]`` hold the previous G_j on entry, ``starts[j+1] =
+    fine[j-first] + (G_j - ends[j])`` and ``ends[j] = G_j`` (G_j computed into ``scratch``, one
+    (rows, dim) state); at slice ``exact`` ``starts[j+1] = fine[j-first]`` and ``ends[j]`` is
+    left alone. It writes ``report[2*g0]`` = the largest |new - prior| over the start states it
+    wrote (parareal's residual: the prior values are the previous iterate's) and
+    ``report[2*g0+1]`` = 1 if any of them is NaN or Inf, else 0.
+
+    Python calls both through ``partime_rk_call`` and ``partime_sweep_call``, which take one
+    pointer to a struct of these arguments (``RKArgs``, ``SweepArgs``): a ctypes call costs
+    ~0.3 us per argument, as much as a coarse slice's kernel.
     """
     if dtype not in C_TYPES:
         raise KernelUnsupportedError(f"dtype {dtype}")
@@ -126,6 +164,7 @@ def kernel_source(
         lane_bytes=LANE_BYTES,
         time_bytes=8 * lanes,
         time_to_state=time_to_state,
+        args_structs=_ARGS_STRUCTS,
         helpers=helpers,
         rhs=rhs,
         step=step,
@@ -220,10 +259,10 @@ void partime_rk(const T* restrict x, T* restrict out, const double* restrict t0,
     }} while (0)
 
 void partime_sweep(T* restrict starts, T* restrict ends, const T* restrict fine,
-                   const T* restrict old, const double* restrict t0, int64_t t0_slice_stride,
-                   int64_t t0_row_stride, double dt, const int64_t* restrict n_steps,
-                   int64_t rows, int64_t first, int64_t count, int64_t exact,
-                   double* restrict report, int64_t group_begin, int64_t group_end) {{
+                   const double* restrict t0, int64_t t0_slice_stride, int64_t t0_row_stride,
+                   double dt, const int64_t* restrict n_steps, int64_t rows, int64_t first,
+                   int64_t count, int64_t exact, double* restrict report, T* restrict scratch,
+                   int64_t group_begin, int64_t group_end) {{
     const int64_t size = rows * DIM;
     const int64_t lo = group_begin * VECTORS * LANES * DIM;  /* this call's rows, as values */
     int64_t hi = group_end * VECTORS * LANES * DIM;
@@ -238,14 +277,33 @@ void partime_sweep(T* restrict starts, T* restrict ends, const T* restrict fine,
             for (int64_t i = lo; i < hi; i++) WRITE(i, f[i]);
             continue;
         }}
-        partime_rk(starts + j * size, g, t0 + j * t0_slice_stride, t0_row_stride, dt, n_steps[j],
-                   0, rows, group_begin, group_end);
-        if (f)  /* the order of the eager correction: F + (G_new - G_old) */
-            for (int64_t i = lo; i < hi; i++) WRITE(i, f[i] + (g[i] - old[j * size + i]));
-        else
+        if (!f) {{
+            partime_rk(starts + j * size, g, t0 + j * t0_slice_stride, t0_row_stride, dt,
+                       n_steps[j], 0, rows, group_begin, group_end);
             for (int64_t i = lo; i < hi; i++) WRITE(i, g[i]);
+            continue;
+        }}
+        partime_rk(starts + j * size, scratch, t0 + j * t0_slice_stride, t0_row_stride, dt,
+                   n_steps[j], 0, rows, group_begin, group_end);
+        for (int64_t i = lo; i < hi; i++) {{  /* the eager order: F + (G_new - G_old) */
+            WRITE(i, f[i] + (scratch[i] - g[i]));
+            g[i] = scratch[i];
+        }}
     }}
     report[2 * group_begin] = (double)change;
     report[2 * group_begin + 1] = bad;
+}}
+
+{args_structs}
+
+void partime_rk_call(const struct rk_args* a) {{
+    partime_rk(a->x, a->out, a->t0, a->t0_stride, a->dt, a->n_steps, a->save_every, a->rows,
+               a->group_begin, a->group_end);
+}}
+
+void partime_sweep_call(const struct sweep_args* a) {{
+    partime_sweep(a->starts, a->ends, a->fine, a->t0, a->t0_slice_stride, a->t0_row_stride,
+                  a->dt, a->n_steps, a->rows, a->first, a->count, a->exact, a->report,
+                  a->scratch, a->group_begin, a->group_end);
 }}
 """

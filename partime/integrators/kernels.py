@@ -31,12 +31,12 @@ import torch
 from torch import Tensor
 
 import partime
-from partime.integrators.codegen import KernelSource
+from partime.integrators.codegen import KernelSource, RKArgs, SweepArgs
 from partime.io import atomic_write
 
 CACHE_ENV = "PARTIME_CACHE"
 # Bump when the calling convention or the meaning of the generated code changes.
-KERNEL_FORMAT = 2
+KERNEL_FORMAT = 3
 # -ffp-contract=fast lets a*b+c become one FMA, as in PyTorch's vectorized add(alpha=); every
 # row runs the same instructions, so a row's result does not depend on its batch or position.
 FLAGS = ("-O2", "-ffp-contract=fast", "-fno-math-errno", "-fPIC", "-shared", "-std=gnu11")
@@ -44,9 +44,7 @@ NATIVE_FLAG = "-march=native"
 COMPILE_TIMEOUT_S = 120
 # Below this many row-steps per thread, waking a thread costs more than it saves (~20 us).
 MIN_UPDATES_PER_THREAD = 100_000
-_ARGTYPES = [ctypes.c_void_p] * 3 + [ctypes.c_int64, ctypes.c_double] + [ctypes.c_int64] * 5
-_SWEEP_ARGTYPES = [ctypes.c_void_p] * 5 + [ctypes.c_int64] * 2 + [ctypes.c_double, ctypes.c_void_p]
-_SWEEP_ARGTYPES += [ctypes.c_int64] * 4 + [ctypes.c_void_p] + [ctypes.c_int64] * 2
+_ONE_CALL = [0]  # the first row group of a call made on one thread
 
 #: Counters a caller (or a test) can read: kernels built here, and loaded from the disk cache.
 STATS = {"compiled": 0, "loaded": 0, "compile_s": 0.0}
@@ -145,7 +143,9 @@ def kernel_spec(source: KernelSource) -> KernelSpec:
 
 
 class Kernel:
-    """A loaded kernel; ``run`` advances rows of a (rows, dim) state (see ``codegen``)."""
+    """A loaded kernel: ``run`` advances rows of a (rows, dim) state; ``call`` runs an entry
+    point (``rk_entry``, ``sweep_entry``) on an argument struct a caller keeps (see
+    ``codegen``)."""
 
     def __init__(self, spec: KernelSpec, path: Path) -> None:
         self.path = path  # where it was loaded from, or stored after a build
@@ -154,12 +154,11 @@ class Kernel:
         kernel_id.restype = ctypes.c_char_p
         if kernel_id() != spec.name.encode():
             raise OSError(f"{path} holds kernel {kernel_id()!r}, not {spec.name}")
-        self.function = self.library.partime_rk
-        self.function.restype = None
-        self.function.argtypes = _ARGTYPES
-        self.sweep_function = self.library.partime_sweep
-        self.sweep_function.restype = None
-        self.sweep_function.argtypes = _SWEEP_ARGTYPES
+        self.rk_entry = self.library.partime_rk_call
+        self.sweep_entry = self.library.partime_sweep_call
+        for entry in (self.rk_entry, self.sweep_entry):
+            entry.restype = None
+            entry.argtypes = [ctypes.c_void_p]
         self.rows_per_group = spec.source.rows_per_group
 
     def run(
@@ -175,69 +174,32 @@ class Kernel:
             n_steps = n_saves * save_every
         else:
             out = torch.empty_like(x, memory_format=torch.contiguous_format)
+        start = None
         if isinstance(t0, Tensor):
             times, stride = t0.data_ptr(), 1
         else:
             start = ctypes.c_double(t0)  # alive until the call returns
             times, stride = ctypes.addressof(start), 0
-        args = (x.data_ptr(), out.data_ptr(), times, stride, dt, n_steps, save_every or 0, rows)
-        self._call(self.function, args, rows, rows * n_steps)
+        args = RKArgs(x.data_ptr(), out.data_ptr(), times, stride, dt, n_steps, save_every or 0,
+                      rows)  # fmt: skip
+        self.call(self.rk_entry, args, rows, rows * n_steps)
         return out
 
-    def sweep(
-        self,
-        starts: Tensor,
-        ends: Tensor,
-        fine: Tensor | None,
-        old: Tensor | None,
-        t0: Tensor,
-        dt: float,
-        n_steps: Tensor,
-        first: int,
-        exact: int,
-        swept_steps: int,
-        report: ctypes.Array,
-    ) -> tuple[float, bool]:
-        """``partime_sweep`` (see ``codegen``) on contiguous CPU tensors of the kernel's dtype,
-        shapes checked by the caller: ``starts`` (count+1, rows, dim), ``ends`` and ``old``
-        (count, rows, dim), ``fine`` (count-first, rows, dim), ``t0`` float64 (count,) per
-        slice or (count, rows) per row, ``n_steps`` int64 (count,); ``swept_steps`` is
-        sum(n_steps[first:]), which decides the thread split; ``report`` c_double[2 * row
-        groups] (scratch). Returns the largest |new - prior| over the start states written and
-        whether they are all finite."""
-        count, rows = ends.shape[0], ends.shape[1]
-        per_row = t0.ndim == 2
-        args = (
-            starts.data_ptr(),
-            ends.data_ptr(),
-            None if fine is None else fine.data_ptr(),
-            None if old is None else old.data_ptr(),
-            t0.data_ptr(),
-            rows if per_row else 1,
-            1 if per_row else 0,
-            dt,
-            n_steps.data_ptr(),
-            rows,
-            first,
-            count,
-            exact,
-            ctypes.addressof(report),
-        )
-        firsts = self._call(self.sweep_function, args, rows, rows * swept_steps)
-        change = max(report[2 * g] for g in firsts)
-        return change, not any(report[2 * g + 1] for g in firsts)
-
-    def _call(self, function, args: tuple, rows: int, updates: int) -> list[int]:
-        """``function(*args, g0, g1)`` over all row groups, split over threads when ``updates``
-        (row-steps) are enough to pay for waking them; returns each call's first group g0."""
+    def call(self, entry, args: RKArgs | SweepArgs, rows: int, updates: int) -> list[int]:
+        """``entry(&args)`` over all row groups, split over threads when ``updates`` (row-steps)
+        are enough to pay for waking them (each thread on a copy of ``args`` with its groups);
+        returns each call's first group."""
         groups = -(-rows // self.rows_per_group)
         threads = min(torch.get_num_threads(), groups, updates // MIN_UPDATES_PER_THREAD)
         if threads <= 1:
-            function(*args, 0, groups)
-            return [0]
+            args.group_begin, args.group_end = 0, groups
+            entry(ctypes.addressof(args))
+            return _ONE_CALL
         bounds = [groups * i // threads for i in range(threads + 1)]
-        ranges = [(bounds[i], bounds[i + 1]) for i in range(threads)]
-        list(_pool(threads).map(lambda span: function(*args, *span), ranges))
+        copies = [type(args).from_buffer_copy(args) for _ in range(threads)]
+        for copy, begin, end in zip(copies, bounds[:-1], bounds[1:], strict=True):
+            copy.group_begin, copy.group_end = begin, end
+        list(_pool(threads).map(lambda copy: entry(ctypes.addressof(copy)), copies))
         return bounds[:-1]
 
 

@@ -22,19 +22,21 @@ import torch
 from torch import Tensor
 
 from partime.dynamics.base import ComponentSystem
-from partime.integrators.codegen import C_TYPES
+from partime.integrators.codegen import C_TYPES, RKArgs, SweepArgs
 from partime.integrators.fast import kernel_for, needs_grad
 from partime.integrators.kernels import Kernel
 from partime.integrators.tableaus import ButcherTableau
 
 
 class FusedSweep:
-    """``sweep(first, starts, ends, fine=None, old=None, exact=-1)``: the sweep over slices
-    first..m-1, in place on ``starts`` (m+1, *state) and ``ends`` (m, *state, the G_j);
-    ``fine`` (m-first, *state) the F_j from ``first`` on and ``old`` (m, *state) the G_old_j
-    for a correction sweep (None for iteration 0); ``exact``: the slice whose start is final.
-    Returns (largest |new - prior| over the start states starts[first+1:] it wrote, whether
-    they are all finite): parareal's residual and NaN/Inf check, measured as they are written.
+    """``sweep(first, starts, ends, fine=None, exact=-1)``: the sweep over slices first..m-1, in
+    place on ``starts`` (m+1, *state) and ``ends`` (m, *state, the G_j); ``fine``
+    (m-first, *state) the F_j from ``first`` on for a correction sweep, whose ``ends`` hold
+    the previous iterate's G_j on entry (None for iteration 0); ``exact``: the slice whose
+    start is final (its G_j is left alone). Returns (largest |new - prior| over the start
+    states starts[first+1:] it wrote, whether they are all finite): parareal's residual and
+    NaN/Inf check, measured as they are written. One sweep at a time per object (it keeps the
+    kernel's arguments and scratch).
     """
 
     def __init__(
@@ -46,13 +48,22 @@ class FusedSweep:
         dt: float,
         n_steps: list[int],
     ) -> None:
-        self.kernel, self.dtype, self.t0, self.dt = kernel, dtype, t0, dt
+        self.kernel, self.dtype, self.t0 = kernel, dtype, t0
         self.shape = (len(n_steps), *state)  # (m, *state)
         self.n_steps = torch.tensor(n_steps, dtype=torch.int64)
-        self.steps_from = [sum(n_steps[j:]) for j in range(len(n_steps) + 1)]
-        rows = math.prod(state[:-1])
-        # the kernel's per-thread residual and NaN flag (one sweep at a time per object)
-        self.report = (ctypes.c_double * (2 * -(-rows // kernel.rows_per_group)))()
+        self.rows = math.prod(state[:-1])
+        # row-steps of a sweep from slice j: they decide the split over threads
+        self.updates_from = [sum(n_steps[j:]) * self.rows for j in range(len(n_steps) + 1)]
+        # the kernel's per-thread residual and NaN flag, and its G_j of a correction sweep
+        self.report = (ctypes.c_double * (2 * -(-self.rows // kernel.rows_per_group)))()
+        self.scratch = torch.empty(state, dtype=dtype)
+        per_row = t0.ndim == 2
+        self.args = SweepArgs(
+            t0=t0.data_ptr(), t0_slice_stride=self.rows if per_row else 1,
+            t0_row_stride=1 if per_row else 0, dt=dt, n_steps=self.n_steps.data_ptr(),
+            rows=self.rows, count=len(n_steps), report=ctypes.addressof(self.report),
+            scratch=self.scratch.data_ptr(),
+        )  # fmt: skip
 
     def __call__(
         self,
@@ -60,7 +71,6 @@ class FusedSweep:
         starts: Tensor,
         ends: Tensor,
         fine: Tensor | None = None,
-        old: Tensor | None = None,
         exact: int = -1,
     ) -> tuple[float, bool]:
         m = self.shape[0]
@@ -68,16 +78,21 @@ class FusedSweep:
             raise ValueError(f"first must be in [0, {m}], got {first}")
         self._check_output(starts, (m + 1, *self.shape[1:]), "starts")
         self._check_output(ends, self.shape, "ends")
-        if fine is not None or old is not None:
+        if fine is not None:
             fine = self._input(fine, (m - first, *self.shape[1:]), "fine")
-            old = self._input(old, self.shape, "old")
         elif first <= exact < m:
             raise ValueError("a sweep with an exact slice needs the fine ends")
-        times, steps = self.t0, self.n_steps
-        swept = self.steps_from[first]
-        return self.kernel.sweep(
-            starts, ends, fine, old, times, self.dt, steps, first, exact, swept, self.report
+        args = self.args
+        args.starts, args.ends = starts.data_ptr(), ends.data_ptr()
+        args.fine = None if fine is None else fine.data_ptr()
+        args.first, args.exact = first, exact
+        report = self.report
+        firsts = self.kernel.call(
+            self.kernel.sweep_entry, args, self.rows, self.updates_from[first]
         )
+        if len(firsts) == 1:
+            return report[0], not report[1]
+        return max(report[2 * g] for g in firsts), not any(report[2 * g + 1] for g in firsts)
 
     def _check_output(self, x: Tensor, shape: tuple, name: str) -> None:
         # The kernel writes through raw pointers: anything else would corrupt memory. (Checks
@@ -90,10 +105,9 @@ class FusedSweep:
         if not x.is_contiguous():
             raise ValueError(f"{name} must be contiguous (the sweep writes it in place)")
 
-    def _input(self, x: Tensor | None, shape: tuple, name: str) -> Tensor:
-        if x is None or x.shape != shape:
-            got = None if x is None else tuple(x.shape)
-            raise ValueError(f"{name} must be a tensor of shape {shape}, got {got}")
+    def _input(self, x: Tensor, shape: tuple, name: str) -> Tensor:
+        if x.shape != shape:
+            raise ValueError(f"{name} must be a tensor of shape {shape}, got {tuple(x.shape)}")
         if x.dtype is self.dtype and x.is_cpu and x.is_contiguous():
             return x
         return x.to(device="cpu", dtype=self.dtype).contiguous()
@@ -102,16 +116,18 @@ class FusedSweep:
 class BatchedPass:
     """Called on states ``x`` (m-first, *state) of slices first..m-1 (``first`` 0 by default):
     each advanced ``n_steps`` steps of ``dt`` from its slice's start time, as one kernel call;
-    returns the end states, shaped like ``x`` (parareal's passes shrink as slices converge)."""
+    returns the end states, shaped like ``x`` (parareal's passes shrink as slices converge),
+    written into ``out`` when given (contiguous, shaped like ``x``)."""
 
     def __init__(
         self, kernel: Kernel, shape: tuple, dtype: torch.dtype, times: Tensor, dt: float, n: int
     ) -> None:
         self.kernel, self.shape, self.dtype, self.times = kernel, shape, dtype, times
-        self.dt, self.n_steps = dt, n
+        self.n_steps = n
         self.rows_per_slice = times.numel() // shape[0]
+        self.args = RKArgs(t0_stride=1, dt=dt, n_steps=n)
 
-    def __call__(self, x: Tensor, first: int = 0) -> Tensor:
+    def __call__(self, x: Tensor, first: int = 0, out: Tensor | None = None) -> Tensor:
         m = self.shape[0]
         shape = self.shape if first == 0 else (m - first, *self.shape[1:])
         if not 0 <= first < m or x.shape != shape or x.dtype is not self.dtype or not x.is_cpu:
@@ -119,9 +135,20 @@ class BatchedPass:
                 f"x must be a CPU {self.dtype} tensor of shape {shape} (first={first} of {m} "
                 f"slices), got {x.dtype} {tuple(x.shape)} on {x.device}"
             )
-        times = self.times[first * self.rows_per_slice :] if first else self.times
+        if out is None:
+            out = torch.empty(shape, dtype=self.dtype)
+        elif out.shape != shape or out.dtype is not self.dtype or not out.is_cpu:
+            raise ValueError(f"out must be a CPU {self.dtype} tensor of shape {shape}")
+        elif not out.is_contiguous():
+            raise ValueError("out must be contiguous (the kernel writes it through a pointer)")
+        x = x.contiguous()
+        rows = (m - first) * self.rows_per_slice
         # the kernel reads and writes rows: no reshape, the (m, *state) memory is (rows, dim)
-        return self.kernel.run(x.contiguous(), times, self.dt, self.n_steps, None)
+        args = self.args
+        args.x, args.out, args.rows = x.data_ptr(), out.data_ptr(), rows
+        args.t0 = self.times.data_ptr() + first * self.rows_per_slice * 8  # float64 times
+        self.kernel.call(self.kernel.rk_entry, args, rows, rows * self.n_steps)
+        return out
 
 
 def batched_pass(

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from torch import Tensor
@@ -44,9 +44,10 @@ def parareal(
     """Solve from ``x0`` (batch, dim) over slices ``times`` (n_slices+1,) with parareal.
 
     ``max_iter=None`` means n_slices (exact); ``callback(state)`` runs after every iteration
-    (checkpoints, progress); ``resume`` continues from a saved state. ``save_every`` adds the
-    fine trajectory from the final start states, saved every that many fine steps (computed
-    after the clock stops).
+    (checkpoints, progress; the next iteration updates ``state.U`` and ``state.G`` in place:
+    copy them to keep them); ``resume`` continues from a saved state (left unchanged).
+    ``save_every`` adds the fine trajectory from the final start states, saved every that many
+    fine steps (computed after the clock stops).
     """
     executor = VectorizedExecutor() if executor is None else executor
     times = check_times(times)
@@ -119,6 +120,7 @@ class _Slices:
         self.coarse_s = 0.0
         self.fused = None  # the coarse's fused sweep, when it offers one (see ``warm``)
         self.prepared: Callable | None = None  # the fine pass over the local slices (``_pass``)
+        self.fine_ends: Tensor | None = None  # where the prepared pass writes (one per run)
         self.fine_static = has_static_shapes(fine)
 
     def warm(self, x0: Tensor) -> None:
@@ -171,24 +173,19 @@ class _Slices:
         iteration repeats it, on fewer slices as they converge), else through
         ``executor.fine`` (asked again next time: a kernel may have been built)."""
         if self.prepared is None:
-            like = starts.new_empty((len(self.local), *starts.shape[1:]))
-            self.prepared = self.ex.fine_pass(self.fine, like, self.t0, self.t1)
+            self.fine_ends = starts.new_empty((len(self.local), *starts.shape[1:]))
+            self.prepared = self.ex.fine_pass(self.fine, self.fine_ends, self.t0, self.t1)
             if self.prepared is None:
                 return self.ex.fine(self.fine, starts, self.t0[begin:], self.t1[begin:])
-        return self.prepared(starts, begin)
+        return self.prepared(starts, begin, self.fine_ends[begin:])
 
     def _advance(
-        self,
-        j0: int,
-        starts: Tensor,
-        ends: Tensor,
-        fine: Tensor | None = None,
-        old: Tensor | None = None,
-        exact: int = -1,
+        self, j0: int, starts: Tensor, ends: Tensor, fine: Tensor | None = None, exact: int = -1
     ) -> float:
-        """Fill starts[j0+1:] from starts[j0]: for local slices j >= j0, ends[j] = G(starts[j])
-        and starts[j+1] = ends[j] (iteration 0) or fine[j-j0] + (ends[j] - old[j]); at the
-        local slice ``exact``, whose start state is final, exactly fine[j-j0] (the G terms
+        """Fill starts[j0+1:] from starts[j0], in place: for local slices j >= j0, G_j =
+        G(starts[j]), then starts[j+1] = ends[j] = G_j (iteration 0), or starts[j+1] =
+        fine[j-j0] + (G_j - ends[j]) with the previous G_j in ends[j], and ends[j] = G_j; at
+        the local slice ``exact``, whose start state is final, exactly fine[j-j0] (the G terms
         cancel). One compiled call when the coarse offers a fused sweep, else slice by slice.
         Returns the largest |new - prior| over starts[j0+1:] (this rank's residual; 0 for
         iteration 0, whose prior states are unset)."""
@@ -200,13 +197,14 @@ class _Slices:
                 elif fine is None:
                     starts[j + 1] = ends[j] = self._coarse(j, starts[j])
                 else:
-                    ends[j] = self._coarse(j, starts[j])
-                    starts[j + 1] = fine[j - j0] + (ends[j] - old[j])
+                    g = self._coarse(j, starts[j])
+                    starts[j + 1] = fine[j - j0] + (g - ends[j])
+                    ends[j] = g
             if prior is None or not len(prior):
                 return 0.0
             return float((starts[j0 + 1 :] - prior).abs().max())
         start = time.perf_counter()
-        change, finite = self.fused(j0, starts, ends, fine, old, exact)
+        change, finite = self.fused(j0, starts, ends, fine, exact)
         change = change if fine is not None else 0.0
         self.coarse_s += time.perf_counter() - start
         self.coarse_calls += len(self.local) - j0 - (j0 <= exact)
@@ -230,11 +228,10 @@ class _Slices:
         return PararealState(0, starts, coarse_ends, (), fingerprint, self.ex.rank)
 
     def iterate(self, state: PararealState) -> PararealState:
+        """The next iteration, in place on ``state``'s U and G (the run's working buffers)."""
         frontier = state.iteration  # U_0..U_frontier are final
         a = min(max(frontier - self.local.start, 0), len(self.local))  # first active local slice
-        # contiguous: a fused sweep writes them in place
-        starts = state.U.clone(memory_format=torch.contiguous_format)
-        coarse_ends = state.G.clone(memory_format=torch.contiguous_format)
+        starts, coarse_ends = state.U, state.G
         # a fused sweep checks the fine ends for NaN/Inf as it consumes them
         unfused = self.fused is None
         fine_ends = self._fine(a, starts[:-1], checked=unfused) if a < len(self.local) else None
@@ -243,7 +240,7 @@ class _Slices:
         def advance(j0: int, starts: Tensor) -> None:  # j0 = a: starts[a+1:] are rewritten
             nonlocal change
             exact = frontier - self.local.start
-            change = self._advance(j0, starts, coarse_ends, fine_ends, state.G, exact)
+            change = self._advance(j0, starts, coarse_ends, fine_ends, exact)
 
         self.ex.sweep(advance, starts, self.local, first=frontier)
         scale = float(starts.abs().max()) if self.measure_scale else 0.0
@@ -271,10 +268,12 @@ class _Slices:
 def _checked_resume(
     state: PararealState, fingerprint: dict, rank: int, shape: tuple
 ) -> PararealState:
+    """``state``, its U and G copied: the run updates its buffers in place."""
     check_fingerprint(state.fingerprint, fingerprint)
     if state.rank != rank or tuple(state.U.shape) != shape:
         raise ValueError(
             f"cannot resume: checkpoint of rank {state.rank} with U of shape "
             f"{tuple(state.U.shape)}, but this is rank {rank} expecting {shape}"
         )
-    return state
+    copy = {"memory_format": torch.contiguous_format}
+    return replace(state, U=state.U.clone(**copy), G=state.G.clone(**copy))

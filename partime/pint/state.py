@@ -17,7 +17,8 @@ class PararealState:
     last one; ``G`` (n_local, batch, dim): coarse end states ``G(U_n)`` of the local slices;
     ``residuals``: global max |U^k - U^{k-1}| for k = 1..iteration; ``fingerprint``
     identifies the problem so a resume with different inputs fails clearly; ``scale``: global
-    max |U^k| (measured only for a relative tolerance, else 0).
+    max |U^k| (measured only for a relative tolerance, else 0). U and G are the run's working
+    buffers, which the next iteration updates in place (a checkpoint saves them at once).
     """
 
     iteration: int

@@ -36,6 +36,9 @@ def test_batched_pass_equals_the_per_row_call_bitwise(system, batch, dtype):
     assert not torch.equal(expected, x)
     for first in (1, 3):  # the slices from ``first`` on, from each one's own start time
         assert torch.equal(prepared(x[first:], first), expected[first:])
+    out = torch.full_like(x, float("nan"))  # parareal's buffer, written from ``first`` on
+    assert prepared(x[2:], 2, out[2:]).data_ptr() == out[2].data_ptr()
+    assert torch.equal(out[2:], expected[2:]) and bool(out[:2].isnan().all())
 
 
 @needs_cc
@@ -51,6 +54,10 @@ def test_batched_pass_checks_once_and_rejects_what_it_was_not_made_for():
         prepared(x, 1)
     with pytest.raises(ValueError, match="first=4 of 4 slices"):
         prepared(x[4:], 4)
+    with pytest.raises(ValueError, match=r"out must be a CPU torch.float64 tensor of shape \(3,"):
+        prepared(x[1:], 1, torch.empty_like(x))
+    with pytest.raises(ValueError, match="out must be contiguous"):
+        prepared(x, 0, x.transpose(0, 1).contiguous().transpose(0, 1))
     uneven = torch.tensor([0.0, 0.08, 0.12, 0.2, 0.28], dtype=torch.float64)
     with pytest.raises(ValueError, match="share one duration"):
         fine.batched_pass(x, uneven[:-1], uneven[1:])

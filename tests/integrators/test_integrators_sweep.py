@@ -51,7 +51,7 @@ def test_fused_sweep_equals_slice_by_slice_bitwise(system, batch):
     for first, f, o, exact in cases:
         fused, fused_ends = starts.clone(), old.clone()
         loop, loop_ends = starts.clone(), old.clone()
-        change, finite = sweep(first, fused, fused_ends, f, o, exact)
+        change, finite = sweep(first, fused, fused_ends, f, exact)  # ends: old G on entry
         slice_by_slice(coarse, t0f, t1f, first, loop, loop_ends, f, o, exact)
         assert finite and bool(fused.isfinite().all())
         if f is not None:  # parareal's residual, as it computes it unfused
@@ -70,7 +70,7 @@ def test_fused_sweep_with_per_row_times_and_float32():
     coarse = RKPropagator(system, 0.02, fast=True)
     fused, fused_ends = starts.clone(), old.clone()
     loop, loop_ends = starts.clone(), old.clone()
-    coarse.fused_sweep(starts[0], t0, t1)(0, fused, fused_ends, fine, old)
+    coarse.fused_sweep(starts[0], t0, t1)(0, fused, fused_ends, fine)
     slice_by_slice(coarse, t0, t1, 0, loop, loop_ends, fine, old)
     assert torch.equal(fused, loop) and torch.equal(fused_ends, loop_ends)
 
@@ -102,7 +102,7 @@ def test_fused_sweep_rejects_tensors_it_would_write_wrongly():
     with pytest.raises(ValueError, match="ends must be contiguous"):
         sweep(0, starts, x.new_ones(2, 5, 3).transpose(0, 1))
     with pytest.raises(ValueError, match="fine must be a tensor of shape"):
-        sweep(1, starts, ends, ends, ends)
+        sweep(1, starts, ends, ends)
     with pytest.raises(ValueError, match="exact slice needs the fine ends"):
         sweep(0, starts, ends, exact=0)
     with pytest.raises(ValueError, match="t0 must have shape"):
@@ -123,9 +123,9 @@ def test_fused_sweep_split_over_threads_is_bitwise_one_thread():
         for n in (1, 2):
             torch.set_num_threads(n)
             out, ends = starts.clone(), old.clone()
-            reports.append(sweep(1, out, ends, fine[1:], old, 1))
+            reports.append(sweep(1, out, ends, fine[1:], 1))
             results.append((out, ends))
-            assert sweep(1, starts.clone(), old.clone(), nan_in_last_row, old, 1)[1] is False
+            assert sweep(1, starts.clone(), old.clone(), nan_in_last_row, 1)[1] is False
     finally:
         torch.set_num_threads(threads)
     assert reports[0] == reports[1] == (float((results[0][0] - starts).abs().max()), True)

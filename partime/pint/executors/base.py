@@ -39,10 +39,11 @@ class Executor(Protocol):
     def fine_pass(
         self, prop: Callable, like: Tensor, t0: Tensor, t1: Tensor
     ) -> Callable[..., Tensor] | None:
-        """A callable ``(x, first=0)`` for repeated ``fine`` passes over the slices
+        """A callable ``(x, first=0, out=None)`` for repeated ``fine`` passes over the slices
         ``t0``/``t1`` (m,) from first on, from start states ``x`` shaped like
         ``like[first:]`` (``like`` (m, batch, dim)), checked and prepared once (a
-        propagator's ``batched_pass``); None where every pass goes through ``fine``."""
+        propagator's ``batched_pass``), the end states written into ``out`` (shaped like
+        ``x``) when given; None where every pass goes through ``fine``."""
 
     def sweep(
         self, advance: Callable[[int, Tensor], None], starts: Tensor, local: range, first: int
