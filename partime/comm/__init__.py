@@ -1,6 +1,6 @@
 """partime.comm: one mpi4py-like communicator over serial, MPI and torch.distributed backends."""
 
-from partime.comm.base import REDUCE_OPS, Comm, Request
+from partime.comm.base import REDUCE_OPS, Comm, PendingTensor, Request
 from partime.comm.env import BACKENDS, LAUNCHER_BACKEND, RUN_BACKENDS, detect_launcher, from_env
 from partime.comm.guard import abort_on_exception, install_excepthook
 from partime.comm.logging import is_printing_rank, rank_prefix_logging
@@ -12,6 +12,7 @@ __all__ = [
     "REDUCE_OPS",
     "RUN_BACKENDS",
     "Comm",
+    "PendingTensor",
     "Request",
     "SerialComm",
     "abort_on_exception",

@@ -6,6 +6,7 @@ import numbers
 import pickle
 from abc import ABC, abstractmethod
 from collections import defaultdict, deque
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -34,6 +35,30 @@ class Request:
         for handle in self._handles:
             handle.wait()
         self._handles, self._keep = (), None
+
+
+class PendingTensor:
+    """Handle of a non-blocking collective that fills a tensor (``ibcast``): ``test()`` says,
+    without waiting, whether it is complete (on MPI it also lets it progress); ``wait()``
+    waits and returns the tensor."""
+
+    def __init__(
+        self,
+        tensor: torch.Tensor,
+        test: Callable[[], bool] | None = None,
+        wait: Callable[[], Any] | None = None,
+        keep: Any = None,
+    ) -> None:
+        self._tensor, self._test, self._wait, self._keep = tensor, test, wait, keep
+
+    def test(self) -> bool:
+        return self._test is None or bool(self._test())
+
+    def wait(self) -> torch.Tensor:
+        if self._wait is not None:
+            self._wait()
+            self._test = self._wait = self._keep = None
+        return self._tensor
 
 
 class Comm(ABC):
@@ -68,7 +93,23 @@ class Comm(ABC):
         """Blocking receive of what ``send`` sent from ``source`` with ``tag``."""
 
     @abstractmethod
+    def send_buffer(self, tensor: torch.Tensor, dest: int, tag: int = 0) -> None:
+        """Blocking send of a contiguous tensor's bytes alone, for a receiver that knows its
+        dtype and shape (``recv_buffer``): one message, no header."""
+
+    @abstractmethod
+    def recv_buffer(self, out: torch.Tensor, source: int, tag: int = 0) -> torch.Tensor:
+        """Receive what ``send_buffer`` sent from ``source`` into the contiguous ``out`` (of the
+        sent dtype and shape); returns ``out``."""
+
+    @abstractmethod
     def bcast(self, obj: Any, root: int = 0) -> Any: ...
+
+    @abstractmethod
+    def ibcast(self, tensor: torch.Tensor, root: int = 0) -> PendingTensor:
+        """Non-blocking broadcast of the contiguous ``tensor`` of ``root`` into the same-shaped
+        ``tensor`` of every other rank, in place; returns at once. Every rank must start the
+        same collectives in the same order; ``tensor`` is not to be touched until ``wait()``."""
 
     @abstractmethod
     def scatter(self, objs: list[Any] | None, root: int = 0) -> Any:
@@ -130,6 +171,13 @@ class Comm(ABC):
             raise ValueError(f"scatter on root needs a list of {self.size} items, got {got}")
 
     @staticmethod
+    def _check_buffer(tensor: Any, name: str = "tensor") -> None:
+        if not isinstance(tensor, torch.Tensor):
+            raise TypeError(f"{name} must be a tensor, got {type(tensor).__name__}")
+        if not tensor.is_contiguous():
+            raise ValueError(f"{name} must be contiguous (its memory travels as it is)")
+
+    @staticmethod
     def _check_reduce(value: Any, op: Any) -> None:
         if op not in REDUCE_OPS:
             raise ValueError(f"op={op!r} is not one of {REDUCE_OPS}")
@@ -151,6 +199,13 @@ class Comm(ABC):
         else:
             # The pickle trip keeps self-sends honest: what cannot travel to a peer fails here too.
             mailbox[tag].append(pickle.loads(pickle.dumps(obj)))
+
+    def _take_buffer_from_self(self, out: torch.Tensor, tag: int) -> torch.Tensor:
+        sent = self._take_from_self(tag)
+        if not isinstance(sent, torch.Tensor) or sent.dtype != out.dtype or sent.shape != out.shape:
+            got = f"{sent.dtype} {tuple(sent.shape)}" if isinstance(sent, torch.Tensor) else sent
+            raise ValueError(f"recv_buffer into {out.dtype} {tuple(out.shape)}, but got {got}")
+        return out.copy_(sent)
 
     def _take_from_self(self, tag: int) -> Any:
         mailbox = self.__dict__.setdefault("_self_mailbox", defaultdict(deque))

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from partime._optional import require
-from partime.comm.base import REDUCE_WORK_DTYPE, Comm, Request
+from partime.comm.base import REDUCE_WORK_DTYPE, Comm, PendingTensor, Request
 from partime.comm.wire import (
     HEADER_WORDS,
     PICKLED,
@@ -97,6 +97,31 @@ class MPIComm(Comm):
             out, into = announced
         self._comm.Recv([into, self._MPI.BYTE], source=source, tag=tag)
         return out
+
+    def send_buffer(self, tensor: torch.Tensor, dest: int, tag: int = 0) -> None:
+        self._check_rank(dest, "dest")
+        self._check_tag(tag)
+        self._check_buffer(tensor)
+        if dest == self.rank:
+            self._post_to_self(tensor, tag)
+            return
+        self._comm.Send([_buffer(tensor.detach()), self._MPI.BYTE], dest=dest, tag=tag)
+
+    def recv_buffer(self, out: torch.Tensor, source: int, tag: int = 0) -> torch.Tensor:
+        self._check_rank(source, "source")
+        self._check_tag(tag)
+        self._check_buffer(out, "out")
+        if source == self.rank:
+            return self._take_buffer_from_self(out, tag)
+        self._comm.Recv([_buffer(out.detach()), self._MPI.BYTE], source=source, tag=tag)
+        return out
+
+    def ibcast(self, tensor: torch.Tensor, root: int = 0) -> PendingTensor:
+        self._check_rank(root, "root")
+        self._check_buffer(tensor)
+        buffer = _buffer(tensor.detach())
+        request = self._comm.Ibcast([buffer, self._MPI.BYTE], root=root)
+        return PendingTensor(tensor, request.Test, request.Wait, keep=buffer)
 
     def bcast(self, obj: Any, root: int = 0) -> Any:
         self._check_rank(root, "root")

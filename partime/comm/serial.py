@@ -8,7 +8,7 @@ from typing import Any
 
 import torch
 
-from partime.comm.base import Comm, Request
+from partime.comm.base import Comm, PendingTensor, Request
 
 
 class SerialComm(Comm):
@@ -36,9 +36,24 @@ class SerialComm(Comm):
         self._check_rank(source, "source")
         return self._take_from_self(self._check_tag(tag))
 
+    def send_buffer(self, tensor: torch.Tensor, dest: int, tag: int = 0) -> None:
+        self._check_rank(dest, "dest")
+        self._check_buffer(tensor)
+        self._post_to_self(tensor, self._check_tag(tag))
+
+    def recv_buffer(self, out: torch.Tensor, source: int, tag: int = 0) -> torch.Tensor:
+        self._check_rank(source, "source")
+        self._check_buffer(out, "out")
+        return self._take_buffer_from_self(out, self._check_tag(tag))
+
     def bcast(self, obj: Any, root: int = 0) -> Any:
         self._check_rank(root, "root")
         return obj
+
+    def ibcast(self, tensor: torch.Tensor, root: int = 0) -> PendingTensor:
+        self._check_rank(root, "root")
+        self._check_buffer(tensor)
+        return PendingTensor(tensor)
 
     def scatter(self, objs: list[Any] | None, root: int = 0) -> Any:
         self._check_scatter(objs, root)

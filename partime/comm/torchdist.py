@@ -12,7 +12,7 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-from partime.comm.base import REDUCE_WORK_DTYPE, Comm, Request
+from partime.comm.base import REDUCE_WORK_DTYPE, Comm, PendingTensor, Request
 from partime.comm.wire import TensorHeader, byte_view, compact, packed
 
 _REDUCE_OP = {"sum": dist.ReduceOp.SUM, "max": dist.ReduceOp.MAX, "min": dist.ReduceOp.MIN}
@@ -151,6 +151,42 @@ class TorchComm(Comm):
         out = header.empty(self.device)
         self._recv_tensor(byte_view(out), source, tag)
         return out
+
+    def send_buffer(self, tensor: torch.Tensor, dest: int, tag: int = 0) -> None:
+        self._check_rank(dest, "dest")
+        self._check_tag(tag)
+        self._check_buffer(tensor)
+        if dest == self.rank:
+            self._post_to_self(tensor, tag)
+            return
+        self._send_tensor(byte_view(packed(tensor, self.device)), dest, tag)
+
+    def recv_buffer(self, out: torch.Tensor, source: int, tag: int = 0) -> torch.Tensor:
+        self._check_rank(source, "source")
+        self._check_tag(tag)
+        self._check_buffer(out, "out")
+        if source == self.rank:
+            return self._take_buffer_from_self(out, tag)
+        work = out if out.device == self.device else torch.empty_like(out, device=self.device)
+        self._recv_tensor(byte_view(work.detach()), source, tag)
+        return out if work is out else out.copy_(work)
+
+    def ibcast(self, tensor: torch.Tensor, root: int = 0) -> PendingTensor:
+        self._check_rank(root, "root")
+        self._check_buffer(tensor)
+        work = tensor.detach().to(self.device)  # the tensor itself where it is on the device
+        if not work.numel():
+            return PendingTensor(tensor)
+        group_root = self._world(root)
+        handle = dist.broadcast(byte_view(work), src=group_root, group=self._group, async_op=True)
+        if work.device == tensor.device:
+            return PendingTensor(tensor, handle.is_completed, handle.wait)
+
+        def wait() -> None:
+            handle.wait()
+            tensor.copy_(work)
+
+        return PendingTensor(tensor, handle.is_completed, wait, keep=work)
 
     def bcast(self, obj: Any, root: int = 0) -> Any:
         self._check_rank(root, "root")

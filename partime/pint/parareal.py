@@ -9,7 +9,9 @@ result is the serial fine solution to rounding. The residual of iteration k is t
 max |U_n^k - U_n^{k-1}| over slices and batch; the run stops when it is <= tol + rtol·max|U^k|.
 Where the fine solves run and how the sweep crosses ranks is the executor's business
 (``partime.pint.executors.base.Executor``); a coarse that offers ``fused_sweep`` runs a rank's
-part of each sweep as one call, bitwise the slice-by-slice loop.
+part of each sweep as one call, bitwise the slice-by-slice loop. On several ranks the
+iterations are pipelined: a rank whose part of the sweep is not the last starts its next fine
+pass while the residual is still being reduced (pipelined parareal: the same states, sooner).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from dataclasses import dataclass, replace
 import torch
 from torch import Tensor
 
-from partime.pint.executors.base import Executor
+from partime.pint.executors.base import Executor, Reduction
 from partime.pint.executors.vectorized import VectorizedExecutor, has_static_shapes, join_slices
 from partime.pint.state import PararealResult, PararealState, check_fingerprint, problem_fingerprint
 from partime.pint.validate import check_finite, check_problem, check_times, saves_per_slice
@@ -69,8 +71,17 @@ def parareal(
             callback(state)
     else:
         state = _checked_resume(resume, fingerprint, executor.rank, (len(local) + 1, *x0.shape))
+    looked_ahead, fine_ends = False, None
     while not stop(state) and state.iteration < max_iter:
-        state = run.iterate(state)
+        if not looked_ahead:
+            fine_ends = run.fine_pass(state.iteration, state.U)
+        sweep = run.sweep(state, fine_ends)
+        # Pipelined: a rank whose part of the sweep is not the last runs the next fine pass
+        # while the residual is reduced (its neighbour sweeps meanwhile); unused if it stops.
+        looked_ahead = run.looks_ahead and sweep.iteration < max_iter and not sweep.reduced()
+        if looked_ahead:
+            fine_ends = run.fine_pass(sweep.iteration, state.U)
+        state = sweep.state()
         if callback is not None:
             callback(state)
     wall_s = time.perf_counter() - start
@@ -104,6 +115,31 @@ class _Stop:
         return bool(state.residuals) and state.residuals[-1] <= self.tol + self.rtol * state.scale
 
 
+@dataclass(frozen=True)
+class _Sweep:
+    """An iteration swept on this rank (in place on ``before``'s buffers), its residual being
+    reduced over ranks; ``scale``: max |U| over ranks (0 if not measured)."""
+
+    before: PararealState
+    reduction: Reduction
+    scale: float
+
+    @property
+    def iteration(self) -> int:
+        return self.before.iteration + 1
+
+    def reduced(self) -> bool:
+        """Whether the reduction is complete (never waits)."""
+        return self.reduction.test()
+
+    def state(self) -> PararealState:
+        """The iteration's state, once every rank's residual is in."""
+        before = self.before
+        residuals = (*before.residuals, self.reduction.wait())
+        return PararealState(self.iteration, before.U, before.G, residuals, before.fingerprint,
+                             before.rank, self.scale)  # fmt: skip
+
+
 class _Slices:
     """The per-iteration work on this rank's contiguous block of slices ``local``; counts the
     propagator calls (slice propagations) it makes and the time its coarse calls take."""
@@ -122,6 +158,7 @@ class _Slices:
         self.prepared: Callable | None = None  # the fine pass over the local slices (``_pass``)
         self.fine_ends: Tensor | None = None  # where the prepared pass writes (one per run)
         self.fine_static = has_static_shapes(fine)
+        self.looks_ahead = executor.rank + 1 < executor.size  # see ``parareal``'s loop
 
     def warm(self, x0: Tensor) -> None:
         """Before the clock starts: the coarse's fused sweep when it offers one (a compiled
@@ -221,38 +258,35 @@ class _Slices:
         if self.local.start == 0:
             starts[0] = x0
 
-        def advance(j0: int, starts: Tensor) -> None:
-            self._advance(j0, starts, coarse_ends)
+        def advance(j0: int, starts: Tensor) -> float:
+            return self._advance(j0, starts, coarse_ends)
 
-        self.ex.sweep(advance, starts, self.local, first=0)
+        self.ex.sweep(advance, starts, self.local, first=0).wait()  # no residual: every rank
         return PararealState(0, starts, coarse_ends, (), fingerprint, self.ex.rank)
 
-    def iterate(self, state: PararealState) -> PararealState:
-        """The next iteration, in place on ``state``'s U and G (the run's working buffers)."""
-        frontier = state.iteration  # U_0..U_frontier are final
+    def fine_pass(self, frontier: int, starts: Tensor) -> Tensor | None:
+        """The fine ends of the local slices at or after the slice ``frontier`` (from the start
+        states ``starts``), or None where every local start state is final. Not checked for
+        NaN/Inf: the sweep that consumes them checks them."""
         a = min(max(frontier - self.local.start, 0), len(self.local))  # first active local slice
+        return self._fine(a, starts[:-1], checked=False) if a < len(self.local) else None
+
+    def sweep(self, state: PararealState, fine_ends: Tensor | None) -> _Sweep:
+        """The correction sweep of the iteration after ``state``, in place on its U and G (the
+        run's working buffers), from this rank's ``fine_pass`` ends; the residual reduction is
+        started, not awaited."""
+        frontier = state.iteration  # U_0..U_frontier are final
         starts, coarse_ends = state.U, state.G
-        # a fused sweep checks the fine ends for NaN/Inf as it consumes them
-        unfused = self.fused is None
-        fine_ends = self._fine(a, starts[:-1], checked=unfused) if a < len(self.local) else None
-        change = 0.0  # where every local start state is final, nothing changes
 
-        def advance(j0: int, starts: Tensor) -> None:  # j0 = a: starts[a+1:] are rewritten
-            nonlocal change
+        def advance(j0: int, starts: Tensor) -> float:  # j0: starts[j0+1:] are rewritten
+            if self.fused is None:  # a fused sweep checks the fine ends as it reads them
+                check_finite(fine_ends, "fine", self.local.start + j0, self.times)
             exact = frontier - self.local.start
-            change = self._advance(j0, starts, coarse_ends, fine_ends, exact)
+            return self._advance(j0, starts, coarse_ends, fine_ends, exact)
 
-        self.ex.sweep(advance, starts, self.local, first=frontier)
-        scale = float(starts.abs().max()) if self.measure_scale else 0.0
-        return PararealState(
-            state.iteration + 1,
-            starts,
-            coarse_ends,
-            (*state.residuals, self.ex.max(change)),
-            state.fingerprint,
-            state.rank,
-            self.ex.max(scale) if self.measure_scale else 0.0,
-        )
+        residual = self.ex.sweep(advance, starts, self.local, first=frontier)
+        scale = self.ex.max(float(starts.abs().max())) if self.measure_scale else 0.0
+        return _Sweep(state, residual, scale)
 
     def trajectory(self, state: PararealState, save_every: int) -> Tensor | None:
         """Fine solution from every final start state: (n_slices*m + 1, batch, dim) on root."""

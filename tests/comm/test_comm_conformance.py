@@ -141,6 +141,59 @@ def test_recv_returns_a_new_tensor(comm):
 
 
 @pytest.mark.parametrize(
+    "dtype", [torch.float64, torch.float32, torch.bool, torch.bfloat16], ids=str
+)
+@pytest.mark.parametrize("kind", ["matrix", "scalar", "empty"])
+def test_send_buffer_lands_in_the_receivers_tensor(comm, dtype, kind):
+    nxt, prv = (comm.rank + 1) % comm.size, (comm.rank - 1) % comm.size
+    out = torch.full_like(make(0, dtype, kind), 7)
+    mine = make(comm.rank, dtype, kind)
+    if comm.rank == 0:  # the ring of ``ring``, with buffers
+        comm.send_buffer(mine, nxt, tag=5)
+        got = comm.recv_buffer(out, prv, tag=5)
+    else:
+        got = comm.recv_buffer(out, prv, tag=5)
+        comm.send_buffer(mine, nxt, tag=5)
+    assert got is out
+    assert_same(out, make(prv, dtype, kind))
+    assert_same(mine, make(comm.rank, dtype, kind))
+
+
+def test_recv_buffer_of_another_shape_from_self_says_so(comm):
+    comm.send_buffer(torch.ones(3), comm.rank, tag=6)
+    with pytest.raises(ValueError, match=r"recv_buffer into torch.float32 \(5,\), but got"):
+        comm.recv_buffer(torch.empty(5), comm.rank, tag=6)
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.int64, torch.bfloat16], ids=str)
+@pytest.mark.parametrize("kind", ["matrix", "scalar", "empty"])
+def test_ibcast_from_every_root_in_place_while_the_caller_works(comm, dtype, kind):
+    requests = []
+    for root in range(comm.size):  # every broadcast in flight at once
+        mine = make(comm.rank, dtype, kind).clone() if comm.rank == root else None
+        tensor = mine if mine is not None else torch.zeros_like(make(0, dtype, kind))
+        requests.append((root, tensor, comm.ibcast(tensor, root)))
+    if comm.rank == 0:
+        time.sleep(0.05)  # the other ranks test before rank 0 does anything
+    else:
+        requests[-1][2].test()
+    for root, tensor, request in reversed(requests):  # waited in another order
+        assert request.wait() is tensor
+        assert_same(tensor, make(root, dtype, kind))
+        assert request.test()  # complete: stays so
+
+
+def test_ibcast_test_turns_true_without_waiting(comm):
+    root = comm.size - 1
+    tensor = torch.tensor([float(comm.rank)], dtype=torch.float64)
+    request = comm.ibcast(tensor, root)
+    deadline = time.monotonic() + 30
+    while not request.test():
+        assert time.monotonic() < deadline, "ibcast never completed under test()"
+    assert request.wait().item() == root
+
+
+@pytest.mark.parametrize(
     "dtype", [torch.float64, torch.int64, torch.bool, torch.complex64], ids=str
 )
 @pytest.mark.parametrize("kind", ["matrix", "scalar", "empty", "strided"])
@@ -260,6 +313,11 @@ BAD_CALLS = {
     "allreduce op": lambda c: c.allreduce(torch.ones(2), op="prod"),
     "allreduce complex max": lambda c: c.allreduce(torch.ones(2, dtype=torch.complex64), "max"),
     "split color=-1": lambda c: c.split(-1),
+    "send_buffer not contiguous": lambda c: c.send_buffer(torch.ones(3, 2).T, dest=0),
+    "recv_buffer not contiguous": lambda c: c.recv_buffer(torch.ones(3, 2).T, source=0),
+    "send_buffer dest=size": lambda c: c.send_buffer(torch.ones(2), dest=c.size),
+    "ibcast root=size": lambda c: c.ibcast(torch.ones(2), root=c.size),
+    "ibcast not contiguous": lambda c: c.ibcast(torch.ones(3, 2).T),
 }
 
 

@@ -99,6 +99,45 @@ def test_mpi_side_idle_ranks_when_allowed():
         assert (result.trajectory - ref.trajectory).abs().max() <= 1e-12
 
 
+class Timed(RKPropagator):
+    """An eager RK propagator that notes when each call starts and ends, after ``pause`` s."""
+
+    def __init__(self, *args, pause: float = 0.0, **kwargs) -> None:
+        super().__init__(*args, fast=False, **kwargs)
+        self.pause, self.calls = pause, []
+
+    def __call__(self, x, t0, t1):
+        start = time.monotonic()  # one clock for every process of the machine
+        time.sleep(self.pause)
+        out = super().__call__(x, t0, t1)
+        self.calls.append((start, time.monotonic()))
+        return out
+
+
+@pytest.mark.mpi(min_size=2)
+def test_mpi_side_first_rank_runs_its_next_fine_pass_while_the_last_rank_sweeps():
+    """Pipelined parareal: rank 0 does not wait for the residual before its next fine pass."""
+    from partime.comm import from_env
+
+    comm = from_env("mpi")
+    _, _, x0, times = problem()
+    last = comm.rank == comm.size - 1
+    coarse, fine = Timed(Lorenz(), 0.02, pause=0.02 if last else 0.0), Timed(Lorenz(), 1e-3)
+    result = parareal(coarse, fine, x0, times, CommExecutor(comm), tol=1e-9)
+    fine_calls, coarse_calls = comm.gather(fine.calls), comm.gather(coarse.calls)
+    if comm.is_root:
+        ref = parareal(Timed(Lorenz(), 0.02), Timed(Lorenz(), 1e-3), x0, times, tol=1e-9)
+        assert result.iterations == ref.iterations and result.residuals == ref.residuals
+        assert (result.states - ref.states).abs().max() <= 1e-12
+        # Rank 0's second fine pass (of iteration 2) starts right after its part of sweep 1;
+        # waiting for that sweep's residual, it would start after the last rank's sweep 1 (of
+        # 2 x 0.02 s at least) has ended, i.e. after 2 x its slices' coarse calls.
+        n_last = len(CommExecutor(comm).local_slices(len(times) - 1))
+        second = fine_calls[0][1][0]
+        ended = sum(end < second for _, end in coarse_calls[-1])
+        assert ended == n_last, f"rank 0 waited for the last rank's sweep 1 ({ended} calls)"
+
+
 @pytest.mark.skipif("TORCHELASTIC_RUN_ID" not in os.environ, reason="runs under torchrun")
 def test_torch_side_equals_vectorized():
     from partime.comm import from_env
@@ -121,7 +160,7 @@ def test_mpiexec_equals_vectorized(ranks):
     pytest_args = ["-m", "pytest", "--with-mpi", "-q", "-p", "no:cacheprovider", "-m", "mpi", HERE]
     proc = launch([mpiexec, "-n", str(ranks), sys.executable, *pytest_args])
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    assert "3 passed" in proc.stdout
+    assert "4 passed" in proc.stdout
 
 
 def test_torchrun_gloo_equals_vectorized():

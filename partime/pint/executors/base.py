@@ -8,6 +8,15 @@ from typing import Protocol, runtime_checkable
 from torch import Tensor
 
 
+class Reduction(Protocol):
+    """A value being combined over ranks: ``test()`` says, without waiting, whether it is in;
+    ``wait()`` returns it."""
+
+    def test(self) -> bool: ...
+
+    def wait(self) -> float: ...
+
+
 @runtime_checkable
 class Executor(Protocol):
     """What ``parareal`` calls. Every method is collective over the executor's ranks.
@@ -46,14 +55,16 @@ class Executor(Protocol):
         ``x``) when given; None where every pass goes through ``fine``."""
 
     def sweep(
-        self, advance: Callable[[int, Tensor], None], starts: Tensor, local: range, first: int
-    ) -> None:
+        self, advance: Callable[[int, Tensor], float], starts: Tensor, local: range, first: int
+    ) -> Reduction:
         """The sequential sweep, in place on ``starts`` (n_local+1, batch, dim), where this
         rank's block ends after slice ``first``: receive the incoming start state from the
         previous rank when the block begins after ``first``, call ``advance(j0, starts)``, which
         fills starts[j0+1:] from starts[j0] (j0: the first local slice at or after ``first``;
-        the parareal core runs the coarse sweep of the block there, fused or slice by slice),
-        and pass ``starts[-1]`` to the next rank. Pipelined: neighbours only, nothing gathered."""
+        the parareal core runs the coarse sweep of the block there, fused or slice by slice)
+        and returns the largest change it made, and pass ``starts[-1]`` to the next rank.
+        Returns the largest change over all ranks (0 where nothing changed), possibly still
+        in flight. Pipelined: neighbours only, nothing gathered."""
 
     def max(self, value: float) -> float:
         """Maximum of ``value`` over ranks."""

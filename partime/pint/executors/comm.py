@@ -1,19 +1,39 @@
 """``mpi`` / ``torch`` executor: each rank owns a contiguous block of slices.
 
-The correction sweep is pipelined rank to rank (each rank receives its incoming start state
-from rank-1 and sends its outgoing one to rank+1); only the residual is reduced every
-iteration, and the slice states are gathered to rank 0 once, at the end.
+The correction sweep is pipelined rank to rank: each rank receives its incoming start state
+from rank-1, and with it the largest residual of the ranks before, and sends its outgoing state
+and the larger residual on to rank+1 (messages of the tensors' bytes alone: the receiver knows
+their shapes). The last rank thus ends each sweep knowing the iteration's residual without a
+reduction, and broadcasts it (non-blocking: the other ranks may start their next fine pass
+meanwhile). The slice states are gathered to rank 0 once, at the end.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+import numpy as np
 import torch
 from torch import Tensor
 
-from partime.comm.base import Comm
-from partime.pint.executors.vectorized import VectorizedExecutor
+from partime.comm.base import Comm, PendingTensor
+from partime.pint.executors.vectorized import Reduced, VectorizedExecutor
 
 _SWEEP_TAG = 71  # one tag for the sweep: messages between a pair with one tag stay in order
+
+
+class PendingMax:
+    """A sweep's residual on its way from the last rank (see ``CommExecutor.sweep``)."""
+
+    def __init__(self, request: PendingTensor, result: np.ndarray) -> None:
+        self.request, self.result = request, result
+
+    def test(self) -> bool:
+        return self.request.test()
+
+    def wait(self) -> float:
+        self.request.wait()
+        return float(self.result[0])
 
 
 class CommExecutor(VectorizedExecutor):
@@ -23,6 +43,13 @@ class CommExecutor(VectorizedExecutor):
         super().__init__()
         self.comm = comm
         self.allow_idle = allow_idle
+        self.last = comm.size - 1  # the rank that ends every sweep
+        # the residual carried along the sweep, and broadcast by the last rank (one sweep at a
+        # time: each rank waits for a sweep's residual before its next sweep)
+        self._carried, self._residual = np.zeros(1), np.zeros(1)
+        self._carried_bytes = torch.from_numpy(self._carried)
+        self._residual_bytes = torch.from_numpy(self._residual)
+        self._broadcast: PendingTensor | None = None
 
     @property
     def rank(self) -> int:
@@ -32,11 +59,34 @@ class CommExecutor(VectorizedExecutor):
     def size(self) -> int:
         return self.comm.size
 
-    def _recv_prev(self) -> Tensor:
-        return self.comm.recv(self.rank - 1, tag=_SWEEP_TAG)
+    def sweep(
+        self, advance: Callable[[int, Tensor], float], starts: Tensor, local: range, first: int
+    ) -> Reduced | PendingMax:
+        comm, rank, carried = self.comm, self.comm.rank, self._carried
+        change = 0.0  # where every local start state is final, nothing changes
+        if local.stop > first:
+            carried[0] = 0.0  # the largest residual of the ranks before, and then ours
+            if local.start > first:
+                comm.recv_buffer(starts[0], rank - 1, tag=_SWEEP_TAG)
+                comm.recv_buffer(self._carried_bytes, rank - 1, tag=_SWEEP_TAG)
+            change = max(float(carried[0]), advance(max(first - local.start, 0), starts))
+            if rank < self.last:
+                carried[0] = change
+                comm.send_buffer(starts[-1], rank + 1, tag=_SWEEP_TAG)
+                comm.send_buffer(self._carried_bytes, rank + 1, tag=_SWEEP_TAG)
+        # The last rank's sweep ends the chain from the frontier: it holds the maximum, and
+        # sends it on without waiting (it completes its previous broadcast here, long done).
+        self._complete_broadcast()
+        self._residual[0] = change
+        self._broadcast = comm.ibcast(self._residual_bytes, root=self.last)
+        if rank == self.last:
+            return Reduced(change)
+        return PendingMax(self._broadcast, self._residual)
 
-    def _send_next(self, x: Tensor) -> None:
-        self.comm.send(x.contiguous(), self.rank + 1, tag=_SWEEP_TAG)
+    def _complete_broadcast(self) -> None:
+        if self._broadcast is not None:
+            self._broadcast.wait()
+            self._broadcast = None
 
     def max(self, value: float) -> float:
         return float(self.comm.allreduce(float(value), op="max"))
@@ -45,6 +95,7 @@ class CommExecutor(VectorizedExecutor):
         return float(self.comm.allreduce(float(value), op="sum"))
 
     def gather(self, x: Tensor) -> Tensor | None:
+        self._complete_broadcast()  # the end of a solve: nothing left in flight
         parts = self.comm.gather(x, root=0)
         return torch.cat(parts) if parts is not None else None
 

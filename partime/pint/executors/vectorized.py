@@ -37,6 +37,19 @@ def has_static_shapes(prop: Callable) -> bool:
     return bool(getattr(prop, "static_shapes", False))
 
 
+class Reduced:
+    """The sweep's residual in one process: complete at once (see ``Executor.sweep``)."""
+
+    def __init__(self, value: float) -> None:
+        self.value = value
+
+    def test(self) -> bool:
+        return True
+
+    def wait(self) -> float:
+        return self.value
+
+
 class VectorizedExecutor:
     """All slices in this process; each fine pass is ONE batched propagator call."""
 
@@ -67,21 +80,11 @@ class VectorizedExecutor:
         return offer(like, t0, t1) if callable(offer) else None
 
     def sweep(
-        self, advance: Callable[[int, Tensor], None], starts: Tensor, local: range, first: int
-    ) -> None:
+        self, advance: Callable[[int, Tensor], float], starts: Tensor, local: range, first: int
+    ) -> Reduced:
         if local.stop <= first:  # every local start state is final: nothing changes here
-            return
-        if local.start > first:
-            starts[0] = self._recv_prev()
-        advance(max(first - local.start, 0), starts)
-        if self.rank + 1 < self.size:
-            self._send_next(starts[-1])
-
-    def _recv_prev(self) -> Tensor:
-        raise RuntimeError("a one-process executor has no previous rank")
-
-    def _send_next(self, x: Tensor) -> None:
-        raise RuntimeError("a one-process executor has no next rank")
+            return Reduced(0.0)
+        return Reduced(advance(max(first - local.start, 0), starts))
 
     def max(self, value: float) -> float:
         return float(value)
