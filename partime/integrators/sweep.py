@@ -50,6 +50,8 @@ class FusedSweep:
     ) -> None:
         self.kernel, self.dtype, self.t0 = kernel, dtype, t0
         self.shape = (len(n_steps), *state)  # (m, *state)
+        self.starts_shape = (len(n_steps) + 1, *state)
+        self.fine_shapes = [(len(n_steps) - first, *state) for first in range(len(n_steps) + 1)]
         self.n_steps = torch.tensor(n_steps, dtype=torch.int64)
         self.rows = math.prod(state[:-1])
         # row-steps of a sweep from slice j: they decide the split over threads
@@ -76,10 +78,10 @@ class FusedSweep:
         m = self.shape[0]
         if not 0 <= first <= m:
             raise ValueError(f"first must be in [0, {m}], got {first}")
-        self._check_output(starts, (m + 1, *self.shape[1:]), "starts")
+        self._check_output(starts, self.starts_shape, "starts")
         self._check_output(ends, self.shape, "ends")
         if fine is not None:
-            fine = self._input(fine, (m - first, *self.shape[1:]), "fine")
+            fine = self._input(fine, self.fine_shapes[first], "fine")
         elif first <= exact < m:
             raise ValueError("a sweep with an exact slice needs the fine ends")
         args = self.args

@@ -75,13 +75,15 @@ def parareal(
     while not stop(state) and state.iteration < max_iter:
         if not looked_ahead:
             fine_ends = run.fine_pass(state.iteration, state.U)
-        sweep = run.sweep(state, fine_ends)
+        residual = run.sweep(state, fine_ends)  # in place on state.U and state.G
         # Pipelined: a rank whose part of the sweep is not the last runs the next fine pass
-        # while the residual is reduced (its neighbour sweeps meanwhile); unused if it stops.
-        looked_ahead = run.looks_ahead and sweep.iteration < max_iter and not sweep.reduced()
+        # while the residual is on its way (its neighbours sweep meanwhile); unused if it stops.
+        looked_ahead = (
+            run.looks_ahead and state.iteration + 1 < max_iter and not residual.test()
+        )  # fmt: skip
         if looked_ahead:
-            fine_ends = run.fine_pass(sweep.iteration, state.U)
-        state = sweep.state()
+            fine_ends = run.fine_pass(state.iteration + 1, state.U)
+        state = run.swept(state, residual.wait())
         if callback is not None:
             callback(state)
     wall_s = time.perf_counter() - start
@@ -115,31 +117,6 @@ class _Stop:
         return bool(state.residuals) and state.residuals[-1] <= self.tol + self.rtol * state.scale
 
 
-@dataclass(frozen=True)
-class _Sweep:
-    """An iteration swept on this rank (in place on ``before``'s buffers), its residual being
-    reduced over ranks; ``scale``: max |U| over ranks (0 if not measured)."""
-
-    before: PararealState
-    reduction: Reduction
-    scale: float
-
-    @property
-    def iteration(self) -> int:
-        return self.before.iteration + 1
-
-    def reduced(self) -> bool:
-        """Whether the reduction is complete (never waits)."""
-        return self.reduction.test()
-
-    def state(self) -> PararealState:
-        """The iteration's state, once every rank's residual is in."""
-        before = self.before
-        residuals = (*before.residuals, self.reduction.wait())
-        return PararealState(self.iteration, before.U, before.G, residuals, before.fingerprint,
-                             before.rank, self.scale)  # fmt: skip
-
-
 class _Slices:
     """The per-iteration work on this rank's contiguous block of slices ``local``; counts the
     propagator calls (slice propagations) it makes and the time its coarse calls take."""
@@ -157,6 +134,7 @@ class _Slices:
         self.fused = None  # the coarse's fused sweep, when it offers one (see ``warm``)
         self.prepared: Callable | None = None  # the fine pass over the local slices (``_pass``)
         self.fine_ends: Tensor | None = None  # where the prepared pass writes (one per run)
+        self.views: tuple[Tensor | None, Tensor | None] = (None, None)  # U, and U[:-1]
         self.fine_static = has_static_shapes(fine)
         self.looks_ahead = executor.rank + 1 < executor.size  # see ``parareal``'s loop
 
@@ -214,7 +192,7 @@ class _Slices:
             self.prepared = self.ex.fine_pass(self.fine, self.fine_ends, self.t0, self.t1)
             if self.prepared is None:
                 return self.ex.fine(self.fine, starts, self.t0[begin:], self.t1[begin:])
-        return self.prepared(starts, begin, self.fine_ends[begin:])
+        return self.prepared(starts, begin, self.fine_ends[begin:] if begin else self.fine_ends)
 
     def _advance(
         self, j0: int, starts: Tensor, ends: Tensor, fine: Tensor | None = None, exact: int = -1
@@ -269,14 +247,18 @@ class _Slices:
         states ``starts``), or None where every local start state is final. Not checked for
         NaN/Inf: the sweep that consumes them checks them."""
         a = min(max(frontier - self.local.start, 0), len(self.local))  # first active local slice
-        return self._fine(a, starts[:-1], checked=False) if a < len(self.local) else None
+        if a == len(self.local):
+            return None
+        if starts is not self.views[0]:  # the run's U: its start states, viewed once per run
+            self.views = (starts, starts[:-1])
+        return self._fine(a, self.views[1], checked=False)
 
-    def sweep(self, state: PararealState, fine_ends: Tensor | None) -> _Sweep:
+    def sweep(self, state: PararealState, fine_ends: Tensor | None) -> Reduction:
         """The correction sweep of the iteration after ``state``, in place on its U and G (the
-        run's working buffers), from this rank's ``fine_pass`` ends; the residual reduction is
-        started, not awaited."""
+        run's working buffers), from this rank's ``fine_pass`` ends; returns its residual
+        (the maximum over ranks), possibly still on its way."""
         frontier = state.iteration  # U_0..U_frontier are final
-        starts, coarse_ends = state.U, state.G
+        coarse_ends = state.G
 
         def advance(j0: int, starts: Tensor) -> float:  # j0: starts[j0+1:] are rewritten
             if self.fused is None:  # a fused sweep checks the fine ends as it reads them
@@ -284,9 +266,15 @@ class _Slices:
             exact = frontier - self.local.start
             return self._advance(j0, starts, coarse_ends, fine_ends, exact)
 
-        residual = self.ex.sweep(advance, starts, self.local, first=frontier)
-        scale = self.ex.max(float(starts.abs().max())) if self.measure_scale else 0.0
-        return _Sweep(state, residual, scale)
+        return self.ex.sweep(advance, state.U, self.local, first=frontier)
+
+    def swept(self, state: PararealState, residual: float) -> PararealState:
+        """The state after ``state``'s iteration, whose sweep (in place on its buffers) has
+        this ``residual``."""
+        scale = self.ex.max(float(state.U.abs().max())) if self.measure_scale else 0.0
+        residuals = (*state.residuals, residual)
+        return PararealState(state.iteration + 1, state.U, state.G, residuals, state.fingerprint,
+                             state.rank, scale)  # fmt: skip
 
     def trajectory(self, state: PararealState, save_every: int) -> Tensor | None:
         """Fine solution from every final start state: (n_slices*m + 1, batch, dim) on root."""

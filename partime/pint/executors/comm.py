@@ -50,6 +50,7 @@ class CommExecutor(VectorizedExecutor):
         self._carried_bytes = torch.from_numpy(self._carried)
         self._residual_bytes = torch.from_numpy(self._residual)
         self._broadcast: PendingTensor | None = None
+        self._ends: tuple = (None, None, None)  # a sweep's starts, and its first and last state
 
     @property
     def rank(self) -> int:
@@ -63,16 +64,18 @@ class CommExecutor(VectorizedExecutor):
         self, advance: Callable[[int, Tensor], float], starts: Tensor, local: range, first: int
     ) -> Reduced | PendingMax:
         comm, rank, carried = self.comm, self.comm.rank, self._carried
+        if starts is not self._ends[0]:  # parareal sweeps one buffer per run: viewed once
+            self._ends = (starts, starts[0], starts[-1])
         change = 0.0  # where every local start state is final, nothing changes
         if local.stop > first:
             carried[0] = 0.0  # the largest residual of the ranks before, and then ours
             if local.start > first:
-                comm.recv_buffer(starts[0], rank - 1, tag=_SWEEP_TAG)
+                comm.recv_buffer(self._ends[1], rank - 1, tag=_SWEEP_TAG)
                 comm.recv_buffer(self._carried_bytes, rank - 1, tag=_SWEEP_TAG)
             change = max(float(carried[0]), advance(max(first - local.start, 0), starts))
             if rank < self.last:
                 carried[0] = change
-                comm.send_buffer(starts[-1], rank + 1, tag=_SWEEP_TAG)
+                comm.send_buffer(self._ends[2], rank + 1, tag=_SWEEP_TAG)
                 comm.send_buffer(self._carried_bytes, rank + 1, tag=_SWEEP_TAG)
         # The last rank's sweep ends the chain from the frontier: it holds the maximum, and
         # sends it on without waiting (it completes its previous broadcast here, long done).
