@@ -83,6 +83,9 @@ class CommExecutor(VectorizedExecutor):
         self._residual[0] = change
         self._broadcast = comm.ibcast(self._residual_bytes, root=self.last)
         if rank == self.last:
+            # MPI sends only while a rank is inside an MPI call: one test pushes the residual
+            # out now, not when this rank next communicates, after its fine pass.
+            self._broadcast.test()
             return Reduced(change)
         return PendingMax(self._broadcast, self._residual)
 
