@@ -47,8 +47,8 @@ class CommExecutor(VectorizedExecutor):
         # the residual carried along the sweep, and broadcast by the last rank (one sweep at a
         # time: each rank waits for a sweep's residual before its next sweep)
         self._carried, self._residual = np.zeros(1), np.zeros(1)
-        self._carried_bytes = torch.from_numpy(self._carried)
-        self._residual_bytes = torch.from_numpy(self._residual)
+        self._carried_view = torch.from_numpy(self._carried)
+        self._residual_view = torch.from_numpy(self._residual)
         self._broadcast: PendingTensor | None = None
         self._ends: tuple = (None, None, None)  # a sweep's starts, and its first and last state
 
@@ -71,17 +71,17 @@ class CommExecutor(VectorizedExecutor):
             carried[0] = 0.0  # the largest residual of the ranks before, and then ours
             if local.start > first:
                 comm.recv_buffer(self._ends[1], rank - 1, tag=_SWEEP_TAG)
-                comm.recv_buffer(self._carried_bytes, rank - 1, tag=_SWEEP_TAG)
+                comm.recv_buffer(self._carried_view, rank - 1, tag=_SWEEP_TAG)
             change = max(float(carried[0]), advance(max(first - local.start, 0), starts))
             if rank < self.last:
                 carried[0] = change
                 comm.send_buffer(self._ends[2], rank + 1, tag=_SWEEP_TAG)
-                comm.send_buffer(self._carried_bytes, rank + 1, tag=_SWEEP_TAG)
+                comm.send_buffer(self._carried_view, rank + 1, tag=_SWEEP_TAG)
         # The last rank's sweep ends the chain from the frontier: it holds the maximum, and
         # sends it on without waiting (it completes its previous broadcast here, long done).
         self._complete_broadcast()
         self._residual[0] = change
-        self._broadcast = comm.ibcast(self._residual_bytes, root=self.last)
+        self._broadcast = comm.ibcast(self._residual_view, root=self.last)
         if rank == self.last:
             # MPI sends only while a rank is inside an MPI call: one test pushes the residual
             # out now, not when this rank next communicates, after its fine pass.
