@@ -44,7 +44,7 @@ NATIVE_FLAG = "-march=native"
 COMPILE_TIMEOUT_S = 120
 # Below this many row-steps per thread, waking a thread costs more than it saves (~20 us).
 MIN_UPDATES_PER_THREAD = 100_000
-_ONE_CALL = [0]  # the first row group of a call made on one thread
+_ONE_CALL = (0,)  # the first row groups of a call made on one thread
 
 #: Counters a caller (or a test) can read: kernels built here, and loaded from the disk cache.
 STATS = {"compiled": 0, "loaded": 0, "compile_s": 0.0}
@@ -174,7 +174,6 @@ class Kernel:
             n_steps = n_saves * save_every
         else:
             out = torch.empty_like(x, memory_format=torch.contiguous_format)
-        start = None
         if isinstance(t0, Tensor):
             times, stride = t0.data_ptr(), 1
         else:
@@ -185,7 +184,7 @@ class Kernel:
         self.call(self.rk_entry, args, rows, rows * n_steps)
         return out
 
-    def call(self, entry, args: RKArgs | SweepArgs, rows: int, updates: int) -> list[int]:
+    def call(self, entry, args: RKArgs | SweepArgs, rows: int, updates: int) -> tuple[int, ...]:
         """``entry(&args)`` over all row groups, split over threads when ``updates`` (row-steps)
         are enough to pay for waking them (each thread on a copy of ``args`` with its groups);
         returns each call's first group."""
@@ -200,7 +199,7 @@ class Kernel:
         for copy, begin, end in zip(copies, bounds[:-1], bounds[1:], strict=True):
             copy.group_begin, copy.group_end = begin, end
         list(_pool(threads).map(lambda copy: entry(ctypes.addressof(copy)), copies))
-        return bounds[:-1]
+        return tuple(bounds[:-1])
 
 
 @functools.cache

@@ -78,9 +78,8 @@ def parareal(
         residual = run.sweep(state, fine_ends)  # in place on state.U and state.G
         # Pipelined: a rank whose part of the sweep is not the last runs the next fine pass
         # while the residual is on its way (its neighbours sweep meanwhile); unused if it stops.
-        looked_ahead = (
-            run.looks_ahead and state.iteration + 1 < max_iter and not residual.test()
-        )  # fmt: skip
+        another = state.iteration + 1 < max_iter  # an iteration may follow this one
+        looked_ahead = run.looks_ahead and another and not residual.test()
         if looked_ahead:
             fine_ends = run.fine_pass(state.iteration + 1, state.U)
         state = run.swept(state, residual.wait())
