@@ -122,7 +122,7 @@ def test_mpi_side_first_rank_runs_its_next_fine_pass_while_the_last_rank_sweeps(
     comm = from_env("mpi")
     _, _, x0, times = problem()
     last = comm.rank == comm.size - 1
-    coarse, fine = Timed(Lorenz(), 0.02, pause=0.02 if last else 0.0), Timed(Lorenz(), 1e-3)
+    coarse, fine = Timed(Lorenz(), 0.02, pause=0.05 if last else 0.0), Timed(Lorenz(), 1e-3)
     result = parareal(coarse, fine, x0, times, CommExecutor(comm), tol=1e-9)
     fine_calls, coarse_calls = comm.gather(fine.calls), comm.gather(coarse.calls)
     if comm.is_root:
@@ -131,7 +131,7 @@ def test_mpi_side_first_rank_runs_its_next_fine_pass_while_the_last_rank_sweeps(
         assert (result.states - ref.states).abs().max() <= 1e-12
         # Rank 0's second fine pass (of iteration 2) starts right after its part of sweep 1;
         # waiting for that sweep's residual, it would start after the last rank's sweep 1 (of
-        # 2 x 0.02 s at least) has ended, i.e. after 2 x its slices' coarse calls.
+        # 2 x 0.05 s at least) has ended, i.e. after 2 x its slices' coarse calls.
         n_last = len(CommExecutor(comm).local_slices(len(times) - 1))
         second = fine_calls[0][1][0]
         ended = sum(end < second for _, end in coarse_calls[-1])
