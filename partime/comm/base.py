@@ -92,15 +92,34 @@ class Comm(ABC):
     def recv(self, source: int, tag: int = 0) -> Any:
         """Blocking receive of what ``send`` sent from ``source`` with ``tag``."""
 
-    @abstractmethod
     def send_buffer(self, tensor: torch.Tensor, dest: int, tag: int = 0) -> None:
         """Blocking send of a contiguous tensor's bytes alone, for a receiver that knows its
         dtype and shape (``recv_buffer``): one message, no header."""
+        self._check_rank(dest, "dest")
+        self._check_tag(tag)
+        self._check_buffer(tensor)
+        if dest == self.rank:
+            self._post_to_self(tensor, tag)
+        else:
+            self._send_bytes(tensor, dest, tag)
 
-    @abstractmethod
     def recv_buffer(self, out: torch.Tensor, source: int, tag: int = 0) -> torch.Tensor:
         """Receive what ``send_buffer`` sent from ``source`` into the contiguous ``out`` (of the
         sent dtype and shape); returns ``out``."""
+        self._check_rank(source, "source")
+        self._check_tag(tag)
+        self._check_buffer(out, "out")
+        if source == self.rank:
+            return self._take_buffer_from_self(out, tag)
+        return self._recv_bytes(out, source, tag)
+
+    def _send_bytes(self, tensor: torch.Tensor, dest: int, tag: int) -> None:
+        """``send_buffer`` to another rank, arguments checked (backends with peers)."""
+        raise NotImplementedError(f"{type(self).__name__} has no other rank")
+
+    def _recv_bytes(self, out: torch.Tensor, source: int, tag: int) -> torch.Tensor:
+        """``recv_buffer`` from another rank, arguments checked (backends with peers)."""
+        raise NotImplementedError(f"{type(self).__name__} has no other rank")
 
     @abstractmethod
     def bcast(self, obj: Any, root: int = 0) -> Any: ...

@@ -98,21 +98,10 @@ class MPIComm(Comm):
         self._comm.Recv([into, self._MPI.BYTE], source=source, tag=tag)
         return out
 
-    def send_buffer(self, tensor: torch.Tensor, dest: int, tag: int = 0) -> None:
-        self._check_rank(dest, "dest")
-        self._check_tag(tag)
-        self._check_buffer(tensor)
-        if dest == self.rank:
-            self._post_to_self(tensor, tag)
-            return
+    def _send_bytes(self, tensor: torch.Tensor, dest: int, tag: int) -> None:
         self._comm.Send([_buffer(_plain(tensor)), self._MPI.BYTE], dest=dest, tag=tag)
 
-    def recv_buffer(self, out: torch.Tensor, source: int, tag: int = 0) -> torch.Tensor:
-        self._check_rank(source, "source")
-        self._check_tag(tag)
-        self._check_buffer(out, "out")
-        if source == self.rank:
-            return self._take_buffer_from_self(out, tag)
+    def _recv_bytes(self, out: torch.Tensor, source: int, tag: int) -> torch.Tensor:
         self._comm.Recv([_buffer(_plain(out)), self._MPI.BYTE], source=source, tag=tag)
         return out
 

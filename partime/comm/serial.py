@@ -36,16 +36,6 @@ class SerialComm(Comm):
         self._check_rank(source, "source")
         return self._take_from_self(self._check_tag(tag))
 
-    def send_buffer(self, tensor: torch.Tensor, dest: int, tag: int = 0) -> None:
-        self._check_rank(dest, "dest")
-        self._check_buffer(tensor)
-        self._post_to_self(tensor, self._check_tag(tag))
-
-    def recv_buffer(self, out: torch.Tensor, source: int, tag: int = 0) -> torch.Tensor:
-        self._check_rank(source, "source")
-        self._check_buffer(out, "out")
-        return self._take_buffer_from_self(out, self._check_tag(tag))
-
     def bcast(self, obj: Any, root: int = 0) -> Any:
         self._check_rank(root, "root")
         return obj

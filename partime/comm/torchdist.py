@@ -152,21 +152,10 @@ class TorchComm(Comm):
         self._recv_tensor(byte_view(out), source, tag)
         return out
 
-    def send_buffer(self, tensor: torch.Tensor, dest: int, tag: int = 0) -> None:
-        self._check_rank(dest, "dest")
-        self._check_tag(tag)
-        self._check_buffer(tensor)
-        if dest == self.rank:
-            self._post_to_self(tensor, tag)
-            return
+    def _send_bytes(self, tensor: torch.Tensor, dest: int, tag: int) -> None:
         self._send_tensor(byte_view(packed(tensor, self.device)), dest, tag)
 
-    def recv_buffer(self, out: torch.Tensor, source: int, tag: int = 0) -> torch.Tensor:
-        self._check_rank(source, "source")
-        self._check_tag(tag)
-        self._check_buffer(out, "out")
-        if source == self.rank:
-            return self._take_buffer_from_self(out, tag)
+    def _recv_bytes(self, out: torch.Tensor, source: int, tag: int) -> torch.Tensor:
         work = out if out.device == self.device else torch.empty_like(out, device=self.device)
         self._recv_tensor(byte_view(work.detach()), source, tag)
         return out if work is out else out.copy_(work)

@@ -11,7 +11,7 @@ Where the fine solves run and how the sweep crosses ranks is the executor's busi
 (``partime.pint.executors.base.Executor``); a coarse that offers ``fused_sweep`` runs a rank's
 part of each sweep as one call, bitwise the slice-by-slice loop. On several ranks the
 iterations are pipelined: a rank whose part of the sweep is not the last starts its next fine
-pass while the residual is still being reduced (pipelined parareal: the same states, sooner).
+pass while the residual is still on its way (pipelined parareal: the same states, sooner).
 """
 
 from __future__ import annotations
@@ -167,7 +167,7 @@ class _Slices:
         """Fine solves of local slices ``first``.. from ``starts`` (n_local, ...) (one executor
         pass); a ``static_shapes`` fine runs every local slice, to keep one batch shape as the
         frontier moves, and the frozen slices' ends are dropped. ``checked=False`` leaves the
-        NaN/Inf check to the fused sweep that consumes every end."""
+        NaN/Inf check to the sweep that consumes the ends."""
         self.fine_calls += len(self.local) - first
         begin = 0 if self.fine_static else first
         if save_every is None:
