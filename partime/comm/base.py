@@ -6,7 +6,7 @@ import numbers
 import pickle
 from abc import ABC, abstractmethod
 from collections import defaultdict, deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -21,6 +21,7 @@ REDUCE_WORK_DTYPE = {
     torch.bfloat16: torch.float32,
 }
 _PYTHON_REDUCE = {"sum": sum, "max": max, "min": min}
+Buffers = torch.Tensor | Sequence[torch.Tensor]  # one message's buffers (``send_init``)
 
 
 class Request:
@@ -59,6 +60,33 @@ class PendingTensor:
             self._wait()
             self._test = self._wait = self._keep = None
         return self._tensor
+
+
+class Persistent:
+    """A communication set up once on fixed buffers (``Comm.send_init``, ``recv_init``,
+    ``bcast_init``) and run again by each ``start()``: ``test()`` says, without waiting,
+    whether the last start is complete; ``wait()`` completes it (only then may the buffers be
+    read or changed, or the communication started again); ``free()`` releases it once
+    complete. This default runs ``begin()`` at each start, which transfers the data or returns
+    a pending transfer (``test``/``wait``); MPI has its own persistent requests."""
+
+    def __init__(self, begin: Callable[[], Any], keep: Any = None) -> None:
+        self._begin, self._keep, self._pending = begin, keep, None
+
+    def start(self) -> Persistent:
+        self._pending = self._begin()
+        return self
+
+    def test(self) -> bool:
+        return self._pending is None or self._pending.test()
+
+    def wait(self) -> None:
+        if self._pending is not None:
+            self._pending.wait()
+            self._pending = None
+
+    def free(self) -> None:
+        self._begin = self._keep = self._pending = None
 
 
 class Comm(ABC):
@@ -112,6 +140,53 @@ class Comm(ABC):
         if source == self.rank:
             return self._take_buffer_from_self(out, tag)
         return self._recv_bytes(out, source, tag)
+
+    def send_init(self, buffers: Buffers, dest: int, tag: int = 0) -> Persistent:
+        """A persistent send of one message: the bytes of the contiguous ``buffers`` in order,
+        as they are at each ``start()``, to a ``recv_init`` of buffers of the same sizes.
+        Checked once, here. On MPI ``start()`` returns at once; backends without persistent
+        requests send at ``start()``, as ``send_buffer`` does (the torch backend's sends block
+        until the peer receives)."""
+        buffers = self._check_persistent(buffers, dest, "dest", tag)
+
+        def begin() -> None:
+            for buffer in buffers:
+                self.send_buffer(buffer, dest, tag)
+
+        return Persistent(begin)
+
+    def recv_init(self, buffers: Buffers, source: int, tag: int = 0) -> Persistent:
+        """A persistent receive of what a ``send_init`` of buffers of the same sizes sends,
+        into the contiguous ``buffers``: each ``start()`` receives one message (readable after
+        ``wait()``). Backends without persistent requests receive at ``start()``."""
+        buffers = self._check_persistent(buffers, source, "source", tag)
+
+        def begin() -> None:
+            for buffer in buffers:
+                self.recv_buffer(buffer, source, tag)
+
+        return Persistent(begin)
+
+    def bcast_init(self, tensor: torch.Tensor, root: int = 0) -> Persistent:
+        """A persistent broadcast of the contiguous ``tensor`` of ``root`` into every rank's
+        ``tensor`` (collective: every rank sets it up, and starts it, in the same order as its
+        other collectives). ``start()`` returns at once (an ``ibcast`` where the backend has no
+        persistent collectives)."""
+        self._check_rank(root, "root")
+        self._check_buffer(tensor)
+        return Persistent(lambda: self.ibcast(tensor, root))
+
+    def _check_persistent(
+        self, buffers: Buffers, peer: int, name: str, tag: int
+    ) -> tuple[torch.Tensor, ...]:
+        self._check_rank(peer, name)
+        self._check_tag(tag)
+        buffers = tuple(buffers) if isinstance(buffers, list | tuple) else (buffers,)
+        if not buffers:
+            raise ValueError("a persistent message needs at least one buffer")
+        for buffer in buffers:
+            self._check_buffer(buffer)
+        return buffers
 
     def _send_bytes(self, tensor: torch.Tensor, dest: int, tag: int) -> None:
         """``send_buffer`` to another rank, arguments checked (backends with peers)."""

@@ -8,7 +8,14 @@ import numpy as np
 import torch
 
 from partime._optional import require
-from partime.comm.base import REDUCE_WORK_DTYPE, Comm, PendingTensor, Request
+from partime.comm.base import (
+    REDUCE_WORK_DTYPE,
+    Buffers,
+    Comm,
+    PendingTensor,
+    Persistent,
+    Request,
+)
 from partime.comm.wire import (
     HEADER_WORDS,
     PICKLED,
@@ -105,6 +112,40 @@ class MPIComm(Comm):
         self._comm.Recv([_buffer(_plain(out)), self._MPI.BYTE], source=source, tag=tag)
         return out
 
+    def send_init(self, buffers: Buffers, dest: int, tag: int = 0) -> Persistent:
+        buffers = self._check_persistent(buffers, dest, "dest", tag)
+        if dest == self.rank:  # to self: through the mailbox, as ``send_buffer``
+            return super().send_init(buffers, dest, tag)
+        message, keep, datatype = self._message(buffers)
+        return _Persistent(self._comm.Send_init(message, dest=dest, tag=tag), keep, datatype)
+
+    def recv_init(self, buffers: Buffers, source: int, tag: int = 0) -> Persistent:
+        buffers = self._check_persistent(buffers, source, "source", tag)
+        if source == self.rank:
+            return super().recv_init(buffers, source, tag)
+        message, keep, datatype = self._message(buffers)
+        return _Persistent(self._comm.Recv_init(message, source=source, tag=tag), keep, datatype)
+
+    def bcast_init(self, tensor: torch.Tensor, root: int = 0) -> Persistent:
+        if self._MPI.Get_version() < (4, 0):  # persistent collectives came with MPI 4.0
+            return super().bcast_init(tensor, root)
+        self._check_rank(root, "root")
+        self._check_buffer(tensor)
+        buffer = _buffer(_plain(tensor))
+        request = self._comm.Bcast_init([buffer, self._MPI.BYTE], root=root)
+        return _Persistent(request, (tensor, buffer), None)
+
+    def _message(self, buffers: tuple[torch.Tensor, ...]) -> tuple[Any, tuple, Any]:
+        """(MPI message spec, what it must keep alive, its datatype to free or None): one
+        buffer's bytes, or several buffers' bytes at their addresses (an hindexed type)."""
+        arrays = tuple(_buffer(_plain(buffer)) for buffer in buffers)
+        if len(arrays) == 1:
+            return [arrays[0], self._MPI.BYTE], (buffers, arrays), None
+        lengths = [array.nbytes for array in arrays]
+        addresses = [self._MPI.Get_address(array) for array in arrays]
+        datatype = self._MPI.BYTE.Create_hindexed(lengths, addresses).Commit()
+        return [self._MPI.BOTTOM, 1, datatype], (buffers, arrays), datatype
+
     def ibcast(self, tensor: torch.Tensor, root: int = 0) -> PendingTensor:
         self._check_rank(root, "root")
         self._check_buffer(tensor)
@@ -166,6 +207,31 @@ class MPIComm(Comm):
     def abort(self, code: int = 1) -> None:
         # Abort on COMM_WORLD: the launcher then kills every process of the job, not only a group.
         self._MPI.COMM_WORLD.Abort(code)
+
+
+class _Persistent(Persistent):
+    """An MPI persistent request (``Send_init``, ``Recv_init``, ``Bcast_init``), the buffers
+    it reads or writes kept alive, and its datatype freed with it."""
+
+    def __init__(self, request: Any, keep: Any, datatype: Any) -> None:
+        super().__init__(request.Start, keep)
+        self._request, self._datatype = request, datatype
+
+    def start(self) -> Persistent:
+        self._request.Start()
+        return self
+
+    def test(self) -> bool:
+        return self._request.Test()
+
+    def wait(self) -> None:
+        self._request.Wait()
+
+    def free(self) -> None:
+        self._request.Free()
+        if self._datatype is not None:
+            self._datatype.Free()
+        super().free()
 
 
 def _plain(tensor: torch.Tensor) -> torch.Tensor:

@@ -165,6 +165,48 @@ def test_recv_buffer_of_another_shape_from_self_says_so(comm):
         comm.recv_buffer(torch.empty(5), comm.rank, tag=6)
 
 
+@pytest.mark.parametrize("dtype", [torch.float64, torch.bool, torch.bfloat16], ids=str)
+def test_persistent_send_of_two_buffers_repeats_with_their_current_contents(comm, dtype):
+    """A ring of ``send_init``/``recv_init`` messages of two buffers (a row of a matrix and a
+    scalar), started three times: each start carries the values the buffers hold then."""
+    nxt, prv = (comm.rank + 1) % comm.size, (comm.rank - 1) % comm.size
+    mine = (make(comm.rank, dtype, "vector").clone(), make(comm.rank, dtype, "scalar").clone())
+    into = torch.full_like(make(0, dtype), 7)
+    scalar_in = torch.full_like(make(0, dtype, "scalar"), 7)
+    send = comm.send_init(mine, nxt, tag=9)
+    recv = comm.recv_init((into[1], scalar_in), prv, tag=9)  # a row of ``into``: contiguous
+    for repeat in range(3):
+        mine[0].copy_(make(comm.rank + repeat, dtype, "vector"))
+        mine[1].copy_(make(comm.rank + repeat, dtype, "scalar"))
+        if comm.rank == 0:
+            send.start().wait()
+            recv.start().wait()
+        else:
+            recv.start().wait()
+            send.start().wait()
+        assert_same(into[1], make(prv + repeat, dtype, "vector"))
+        assert_same(scalar_in, make(prv + repeat, dtype, "scalar"))
+        assert_same(into[0], torch.full_like(into[0], 7))  # the other rows untouched
+    for channel in (send, recv):
+        channel.free()
+
+
+def test_persistent_bcast_repeats_and_completes_under_test(comm):
+    root = comm.size - 1
+    tensor = torch.zeros(3, dtype=torch.float64)
+    broadcast = comm.bcast_init(tensor, root)
+    for repeat in range(3):
+        if comm.rank == root:
+            tensor.copy_(torch.tensor([repeat, 1.0, 2.0]) * 10)
+        broadcast.start()
+        deadline = time.monotonic() + 30
+        while not broadcast.test():
+            assert time.monotonic() < deadline, "bcast_init never completed under test()"
+        broadcast.wait()
+        assert tensor.tolist() == [10.0 * repeat, 10.0, 20.0]
+    broadcast.free()
+
+
 @pytest.mark.parametrize("dtype", [torch.float64, torch.int64, torch.bfloat16], ids=str)
 @pytest.mark.parametrize("kind", ["matrix", "scalar", "empty"])
 def test_ibcast_from_every_root_in_place_while_the_caller_works(comm, dtype, kind):
@@ -318,6 +360,12 @@ BAD_CALLS = {
     "send_buffer dest=size": lambda c: c.send_buffer(torch.ones(2), dest=c.size),
     "ibcast root=size": lambda c: c.ibcast(torch.ones(2), root=c.size),
     "ibcast not contiguous": lambda c: c.ibcast(torch.ones(3, 2).T),
+    "send_init dest=size": lambda c: c.send_init(torch.ones(2), dest=c.size),
+    "send_init no buffer": lambda c: c.send_init((), dest=0),
+    "recv_init not contiguous": lambda c: c.recv_init((torch.ones(2), torch.ones(3, 2).T), 0),
+    "recv_init tag=-1": lambda c: c.recv_init(torch.ones(2), source=0, tag=-1),
+    "bcast_init root=size": lambda c: c.bcast_init(torch.ones(2), root=c.size),
+    "bcast_init not contiguous": lambda c: c.bcast_init(torch.ones(3, 2).T),
 }
 
 

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from partime.comm.base import Comm, PendingTensor
+from partime.comm.base import Comm, Persistent
 from partime.pint.executors.vectorized import Reduced, VectorizedExecutor
 
 _SWEEP_TAG = 71  # one tag for the sweep: messages between a pair with one tag stay in order
@@ -25,15 +25,42 @@ _SWEEP_TAG = 71  # one tag for the sweep: messages between a pair with one tag s
 class PendingMax:
     """A sweep's residual on its way from the last rank (see ``CommExecutor.sweep``)."""
 
-    def __init__(self, request: PendingTensor, result: np.ndarray) -> None:
-        self.request, self.result = request, result
+    def __init__(self, broadcast: Persistent, result: np.ndarray) -> None:
+        self.broadcast, self.result = broadcast, result
 
     def test(self) -> bool:
-        return self.request.test()
+        return self.broadcast.test()
 
     def wait(self) -> float:
-        self.request.wait()
+        self.broadcast.wait()
         return float(self.result[0])
+
+
+class _Channels:
+    """The persistent messages of the sweeps of one run, on its start-state buffer
+    ``starts``: the incoming start state with the residual of the ranks before (from rank-1),
+    the outgoing one (to rank+1), and the broadcast of the iteration's residual."""
+
+    def __init__(self, comm: Comm, starts: Tensor, carried: Tensor, residual: Tensor) -> None:
+        rank, last = comm.rank, comm.size - 1
+        self.starts = starts
+        self.recv = comm.recv_init((starts[0], carried), rank - 1, _SWEEP_TAG) if rank else None
+        self.send = None
+        if rank < last:
+            self.send = comm.send_init((starts[-1], carried), rank + 1, _SWEEP_TAG)
+        self.broadcast = comm.bcast_init(residual, root=last)
+        self.broadcasting = False  # one broadcast in flight at most
+
+    def complete_broadcast(self) -> None:
+        if self.broadcasting:
+            self.broadcast.wait()
+            self.broadcasting = False
+
+    def free(self) -> None:
+        self.complete_broadcast()
+        for channel in (self.recv, self.send, self.broadcast):
+            if channel is not None:
+                channel.free()
 
 
 class CommExecutor(VectorizedExecutor):
@@ -47,10 +74,7 @@ class CommExecutor(VectorizedExecutor):
         # the residual carried along the sweep, and broadcast by the last rank (one sweep at a
         # time: each rank waits for a sweep's residual before its next sweep)
         self._carried, self._residual = np.zeros(1), np.zeros(1)
-        self._carried_view = torch.from_numpy(self._carried)
-        self._residual_view = torch.from_numpy(self._residual)
-        self._broadcast: PendingTensor | None = None
-        self._ends: tuple = (None, None, None)  # a sweep's starts, and its first and last state
+        self._channels: _Channels | None = None  # of the run under way
 
     @property
     def rank(self) -> int:
@@ -63,36 +87,43 @@ class CommExecutor(VectorizedExecutor):
     def sweep(
         self, advance: Callable[[int, Tensor], float], starts: Tensor, local: range, first: int
     ) -> Reduced | PendingMax:
-        comm, rank, carried = self.comm, self.comm.rank, self._carried
-        if starts is not self._ends[0]:  # parareal sweeps one buffer per run: viewed once
-            self._ends = (starts, starts[0], starts[-1])
+        channels, carried = self._channels, self._carried
+        if channels is None or starts is not channels.starts:  # a run sweeps one buffer
+            channels = self._open(starts)
         change = 0.0  # where every local start state is final, nothing changes
         if local.stop > first:
             carried[0] = 0.0  # the largest residual of the ranks before, and then ours
             if local.start > first:
-                comm.recv_buffer(self._ends[1], rank - 1, tag=_SWEEP_TAG)
-                comm.recv_buffer(self._carried_view, rank - 1, tag=_SWEEP_TAG)
+                channels.recv.start().wait()
             change = max(float(carried[0]), advance(max(first - local.start, 0), starts))
-            if rank < self.last:
+            if channels.send is not None:
                 carried[0] = change
-                comm.send_buffer(self._ends[2], rank + 1, tag=_SWEEP_TAG)
-                comm.send_buffer(self._carried_view, rank + 1, tag=_SWEEP_TAG)
+                channels.send.start().wait()
         # The last rank's sweep ends the chain from the frontier: it holds the maximum, and
         # sends it on without waiting (it completes its previous broadcast here, long done).
-        self._complete_broadcast()
+        channels.complete_broadcast()
         self._residual[0] = change
-        self._broadcast = comm.ibcast(self._residual_view, root=self.last)
-        if rank == self.last:
+        channels.broadcast.start()
+        channels.broadcasting = True
+        if self.rank == self.last:
             # MPI sends only while a rank is inside an MPI call: one test pushes the residual
             # out now, not when this rank next communicates, after its fine pass.
-            self._broadcast.test()
+            channels.broadcast.test()
             return Reduced(change)
-        return PendingMax(self._broadcast, self._residual)
+        return PendingMax(channels.broadcast, self._residual)
 
-    def _complete_broadcast(self) -> None:
-        if self._broadcast is not None:
-            self._broadcast.wait()
-            self._broadcast = None
+    def _open(self, starts: Tensor) -> _Channels:
+        """The channels of a run on ``starts``, set up once (those of a run that ended in an
+        error are released here)."""
+        self._close_channels()
+        views = (torch.from_numpy(self._carried), torch.from_numpy(self._residual))
+        self._channels = _Channels(self.comm, starts, *views)
+        return self._channels
+
+    def _close_channels(self) -> None:
+        if self._channels is not None:
+            self._channels.free()
+            self._channels = None
 
     def max(self, value: float) -> float:
         return float(self.comm.allreduce(float(value), op="max"))
@@ -101,7 +132,7 @@ class CommExecutor(VectorizedExecutor):
         return float(self.comm.allreduce(float(value), op="sum"))
 
     def gather(self, x: Tensor) -> Tensor | None:
-        self._complete_broadcast()  # the end of a solve: nothing left in flight
+        self._close_channels()  # the end of a solve: nothing left in flight
         parts = self.comm.gather(x, root=0)
         return torch.cat(parts) if parts is not None else None
 
