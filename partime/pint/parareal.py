@@ -11,7 +11,8 @@ Where the fine solves run and how the sweep crosses ranks is the executor's busi
 (``partime.pint.executors.base.Executor``); a coarse that offers ``fused_sweep`` runs a rank's
 part of each sweep as one call, bitwise the slice-by-slice loop. On several ranks the
 iterations are pipelined: a rank whose part of the sweep is not the last starts its next fine
-pass while the residual is still on its way (pipelined parareal: the same states, sooner).
+pass while the residual is still on its way (pipelined parareal: the same states, sooner),
+unless the residual's decay predicts that the run stops there.
 """
 
 from __future__ import annotations
@@ -77,8 +78,9 @@ def parareal(
             fine_ends = run.fine_pass(state.iteration, state.U)
         residual = run.sweep(state, fine_ends)  # in place on state.U and state.G
         # Pipelined: a rank whose part of the sweep is not the last runs the next fine pass
-        # while the residual is on its way (its neighbours sweep meanwhile); unused if it stops.
-        another = state.iteration + 1 < max_iter  # an iteration may follow this one
+        # while the residual is on its way (its neighbours sweep meanwhile), unless the run is
+        # predicted to stop here (the pass would be wasted; if it goes on, the rank waits).
+        another = state.iteration + 1 < max_iter and not stop.predicted(state)
         looked_ahead = run.looks_ahead and another and not residual.test()
         if looked_ahead:
             fine_ends = run.fine_pass(state.iteration + 1, state.U)
@@ -114,6 +116,16 @@ class _Stop:
         if state.iteration >= self.n_slices:
             return True
         return bool(state.residuals) and state.residuals[-1] <= self.tol + self.rtol * state.scale
+
+    def predicted(self, state: PararealState) -> bool:
+        """Whether the iteration after ``state`` is likely to stop the run: its residual
+        extrapolated from the last two, at their rate of decay (parareal's residuals fall
+        faster than geometrically, so this rarely predicts a stop too early: that costs a wait
+        for the residual, never a different result)."""
+        if len(state.residuals) < 2 or not state.residuals[-2]:
+            return False
+        last, before = state.residuals[-1], state.residuals[-2]
+        return last * (last / before) <= self.tol + self.rtol * state.scale
 
 
 class _Slices:

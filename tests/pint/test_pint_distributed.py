@@ -138,6 +138,23 @@ def test_mpi_side_first_rank_runs_its_next_fine_pass_while_the_last_rank_sweeps(
         assert ended == n_last, f"rank 0 waited for the last rank's sweep 1 ({ended} calls)"
 
 
+@pytest.mark.mpi(min_size=2)
+def test_mpi_side_no_fine_pass_ahead_of_the_iteration_predicted_to_converge():
+    """Pipelined parareal looks ahead only while the residual is not predicted to meet the
+    tolerance (from the decay of the last two): the run that converges makes no fine pass
+    past its last iteration, i.e. as many fine solves as the vectorized run."""
+    from partime.comm import from_env
+
+    comm = from_env("mpi")
+    coarse, fine, x0, _ = problem()
+    times = slice_times(0.8, 8)  # rank 0 still owns unconverged slices after the last iteration
+    result = parareal(coarse, fine, x0, times, CommExecutor(comm), tol=1e-9)
+    if comm.is_root:
+        ref = parareal(coarse, fine, x0, times, tol=1e-9)
+        assert result.iterations == ref.iterations < len(times) - 1
+        assert result.fine_calls == ref.fine_calls
+
+
 @pytest.mark.skipif("TORCHELASTIC_RUN_ID" not in os.environ, reason="runs under torchrun")
 def test_torch_side_equals_vectorized():
     from partime.comm import from_env
@@ -160,7 +177,7 @@ def test_mpiexec_equals_vectorized(ranks):
     pytest_args = ["-m", "pytest", "--with-mpi", "-q", "-p", "no:cacheprovider", "-m", "mpi", HERE]
     proc = launch([mpiexec, "-n", str(ranks), sys.executable, *pytest_args])
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    assert "4 passed" in proc.stdout
+    assert "5 passed" in proc.stdout
 
 
 def test_torchrun_gloo_equals_vectorized():
