@@ -71,7 +71,7 @@ def parareal(
         if callback is not None:
             callback(state)
     else:
-        state = _checked_resume(resume, fingerprint, executor.rank, (len(local) + 1, *x0.shape))
+        state = _checked_resume(resume, fingerprint, executor.rank, run.U, run.G)
     looked_ahead, fine_ends = False, None
     while not stop(state) and state.iteration < max_iter:
         if not looked_ahead:
@@ -146,14 +146,16 @@ class _Slices:
         self.prepared: Callable | None = None  # the fine pass over the local slices (``_pass``)
         self.fine_ends: Tensor | None = None  # where the prepared pass writes (one per run)
         self.views: tuple[Tensor | None, Tensor | None] = (None, None)  # U, and U[:-1]
+        self.U = self.G = torch.empty(0)  # the run's buffers (``warm``)
         self.fine_static = has_static_shapes(fine)
         self.looks_ahead = executor.rank + 1 < executor.size  # see ``parareal``'s loop
 
     def warm(self, x0: Tensor) -> None:
         """Before the clock starts: the coarse's fused sweep when it offers one (a compiled
         coarse builds its kernel here), one untimed call of each shape the solve will use for
-        ``static_shapes`` propagators (compiled kernels are built on a shape's first call), and
-        a collective that lines up the ranks' clocks."""
+        ``static_shapes`` propagators (compiled kernels are built on a shape's first call), the
+        run's buffers U and G and what the executor's sweeps over them need, and a collective
+        that lines up the ranks' clocks."""
         offer = getattr(self.coarse, "fused_sweep", None)
         if callable(offer) and len(self.local):
             self.fused = offer(x0, self.t0, self.t1)
@@ -161,6 +163,9 @@ class _Slices:
             self.coarse(x0, self.t0f[0], self.t1f[0])
         if len(self.local) and self.fine_static:
             self._pass(0, x0.expand(len(self.local), *x0.shape).contiguous())
+        self.U = x0.new_empty((len(self.local) + 1, *x0.shape))  # the run's working buffers
+        self.G = x0.new_empty((len(self.local), *x0.shape))
+        self.ex.prepare_sweeps(self.U)
         # Ranks set up (and compile) at different speeds: a collective, so that no rank's
         # clock starts while a neighbour is still busy (it would wait for it in the first
         # sweep, and count the wait). A no-op in one process.
@@ -242,15 +247,15 @@ class _Slices:
         return change
 
     def coarse_sweep(self, x0: Tensor, fingerprint: dict) -> PararealState:
-        starts = x0.new_empty((len(self.local) + 1, *x0.shape))
-        coarse_ends = x0.new_empty((len(self.local), *x0.shape))
+        starts, coarse_ends = self.U, self.G
         if self.local.start == 0:
             starts[0] = x0
 
         def advance(j0: int, starts: Tensor) -> float:
             return self._advance(j0, starts, coarse_ends)
 
-        self.ex.sweep(advance, starts, self.local, first=0).wait()  # no residual: every rank
+        # No residual to wait for: a rank starts its first fine pass while later ranks sweep.
+        self.ex.sweep(advance, starts, self.local, first=0)
         return PararealState(0, starts, coarse_ends, (), fingerprint, self.ex.rank)
 
     def fine_pass(self, frontier: int, starts: Tensor) -> Tensor | None:
@@ -299,14 +304,14 @@ class _Slices:
 
 
 def _checked_resume(
-    state: PararealState, fingerprint: dict, rank: int, shape: tuple
+    state: PararealState, fingerprint: dict, rank: int, starts: Tensor, coarse_ends: Tensor
 ) -> PararealState:
-    """``state``, its U and G copied: the run updates its buffers in place."""
+    """``state`` on the run's buffers ``starts`` (its U) and ``coarse_ends`` (its G), its own
+    copied there: the run updates its buffers in place."""
     check_fingerprint(state.fingerprint, fingerprint)
-    if state.rank != rank or tuple(state.U.shape) != shape:
+    if state.rank != rank or state.U.shape != starts.shape:
         raise ValueError(
             f"cannot resume: checkpoint of rank {state.rank} with U of shape "
-            f"{tuple(state.U.shape)}, but this is rank {rank} expecting {shape}"
+            f"{tuple(state.U.shape)}, but this is rank {rank} expecting {tuple(starts.shape)}"
         )
-    copy = {"memory_format": torch.contiguous_format}
-    return replace(state, U=state.U.clone(**copy), G=state.G.clone(**copy))
+    return replace(state, U=starts.copy_(state.U), G=coarse_ends.copy_(state.G))

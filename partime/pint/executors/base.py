@@ -38,6 +38,10 @@ class Executor(Protocol):
     def prepare(self, fine: Callable) -> None:
         """Start what the fine solves need (actors, …) before the solve is timed."""
 
+    def prepare_sweeps(self, starts: Tensor) -> None:
+        """Before the solve is timed: set up what the sweeps over the run's start states
+        ``starts`` (the buffer every ``sweep`` of the run is given) need."""
+
     def fine(
         self, prop: Callable, x: Tensor, t0: Tensor, t1: Tensor, save_every: int | None = None
     ) -> Tensor:
@@ -64,7 +68,8 @@ class Executor(Protocol):
         the parareal core runs the coarse sweep of the block there, fused or slice by slice)
         and returns the largest change it made, and pass ``starts[-1]`` to the next rank.
         Returns the largest change over all ranks (0 where nothing changed), possibly still
-        in flight. Pipelined: neighbours only, nothing gathered."""
+        in flight (the executor completes it by its next sweep or gather, whether or not it
+        was waited for). Pipelined: neighbours only, nothing gathered."""
 
     def max(self, value: float) -> float:
         """Maximum of ``value`` over ranks."""

@@ -51,6 +51,14 @@ class _Channels:
         self.broadcast = comm.bcast_init(residual, root=last)
         self.broadcasting = False  # one broadcast in flight at most
 
+    def exercise(self) -> None:
+        """One round of every message, from rank 0 on (MPI sets up a persistent request's
+        path at its first start); what they carry is overwritten by the first sweep."""
+        for channel in (self.recv, self.send):
+            if channel is not None:
+                channel.start().wait()
+        self.broadcast.start().wait()
+
     def complete_broadcast(self) -> None:
         if self.broadcasting:
             self.broadcast.wait()
@@ -83,6 +91,10 @@ class CommExecutor(VectorizedExecutor):
     @property
     def size(self) -> int:
         return self.comm.size
+
+    def prepare_sweeps(self, starts: Tensor) -> None:
+        """The persistent messages of the run on ``starts``, each used once before the clock."""
+        self._open(starts).exercise()
 
     def sweep(
         self, advance: Callable[[int, Tensor], float], starts: Tensor, local: range, first: int

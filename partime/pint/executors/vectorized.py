@@ -68,6 +68,9 @@ class VectorizedExecutor:
     def prepare(self, fine: Callable) -> None:
         """Nothing to start in one process."""
 
+    def prepare_sweeps(self, starts: Tensor) -> None:
+        """Nothing to set up in one process."""
+
     def fine(
         self, prop: Callable, x: Tensor, t0: Tensor, t1: Tensor, save_every: int | None = None
     ) -> Tensor:
