@@ -2,10 +2,12 @@
 
 The correction sweep is pipelined rank to rank: each rank receives its incoming start state
 from rank-1, and with it the largest residual of the ranks before, and sends its outgoing state
-and the larger residual on to rank+1 (messages of the tensors' bytes alone: the receiver knows
-their shapes). The last rank thus ends each sweep knowing the iteration's residual without a
-reduction, and broadcasts it (non-blocking: the other ranks may start their next fine pass
-meanwhile). The slice states are gathered to rank 0 once, at the end.
+and the larger residual on to rank+1 (one message of the buffers' bytes alone: the receiver
+knows their shapes). The last rank thus ends each sweep knowing the iteration's residual
+without a reduction, and broadcasts it (non-blocking: the other ranks may start their next fine
+pass meanwhile). These messages are persistent (``Comm.send_init`` …): set up on the run's
+buffers before the clock, and used once there, so that each sweep only starts them. The slice
+states are gathered to rank 0 once, at the end.
 """
 
 from __future__ import annotations
