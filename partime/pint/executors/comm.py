@@ -40,17 +40,20 @@ class PendingMax:
 
 class _Channels:
     """The persistent messages of the sweeps of one run, on its start-state buffer
-    ``starts``: the incoming start state with the residual of the ranks before (from rank-1),
-    the outgoing one (to rank+1), and the broadcast of the iteration's residual."""
+    ``starts``: the incoming start state with ``carried``, the largest residual of the ranks
+    before (from rank-1), the outgoing one (to rank+1), and the broadcast of the iteration's
+    ``residual`` from the last rank."""
 
-    def __init__(self, comm: Comm, starts: Tensor, carried: Tensor, residual: Tensor) -> None:
+    def __init__(self, comm: Comm, starts: Tensor) -> None:
         rank, last = comm.rank, comm.size - 1
         self.starts = starts
+        self.carried, self.residual = np.zeros(1), np.zeros(1)
+        carried = torch.from_numpy(self.carried)
         self.recv = comm.recv_init((starts[0], carried), rank - 1, _SWEEP_TAG) if rank else None
         self.send = None
         if rank < last:
             self.send = comm.send_init((starts[-1], carried), rank + 1, _SWEEP_TAG)
-        self.broadcast = comm.bcast_init(residual, root=last)
+        self.broadcast = comm.bcast_init(torch.from_numpy(self.residual), root=last)
         self.broadcasting = False  # one broadcast in flight at most
 
     def exercise(self) -> None:
@@ -60,6 +63,13 @@ class _Channels:
             if channel is not None:
                 channel.start().wait()
         self.broadcast.start().wait()
+
+    def broadcast_residual(self, value: float) -> None:
+        """Start the broadcast of the last rank's ``value`` (the previous one completed)."""
+        self.complete_broadcast()
+        self.residual[0] = value
+        self.broadcast.start()
+        self.broadcasting = True
 
     def complete_broadcast(self) -> None:
         if self.broadcasting:
@@ -81,9 +91,6 @@ class CommExecutor(VectorizedExecutor):
         self.comm = comm
         self.allow_idle = allow_idle
         self.last = comm.size - 1  # the rank that ends every sweep
-        # the residual carried along the sweep, and broadcast by the last rank (one sweep at a
-        # time: each rank waits for a sweep's residual before its next sweep)
-        self._carried, self._residual = np.zeros(1), np.zeros(1)
         self._channels: _Channels | None = None  # of the run under way
 
     @property
@@ -101,9 +108,10 @@ class CommExecutor(VectorizedExecutor):
     def sweep(
         self, advance: Callable[[int, Tensor], float], starts: Tensor, local: range, first: int
     ) -> Reduced | PendingMax:
-        channels, carried = self._channels, self._carried
+        channels = self._channels
         if channels is None or starts is not channels.starts:  # a run sweeps one buffer
             channels = self._open(starts)
+        carried = channels.carried
         change = 0.0  # where every local start state is final, nothing changes
         if local.stop > first:
             carried[0] = 0.0  # the largest residual of the ranks before, and then ours
@@ -114,24 +122,20 @@ class CommExecutor(VectorizedExecutor):
                 carried[0] = change
                 channels.send.start().wait()
         # The last rank's sweep ends the chain from the frontier: it holds the maximum, and
-        # sends it on without waiting (it completes its previous broadcast here, long done).
-        channels.complete_broadcast()
-        self._residual[0] = change
-        channels.broadcast.start()
-        channels.broadcasting = True
+        # sends it on without waiting (every rank completes the previous broadcast first).
+        channels.broadcast_residual(change)
         if self.rank == self.last:
             # MPI sends only while a rank is inside an MPI call: one test pushes the residual
             # out now, not when this rank next communicates, after its fine pass.
             channels.broadcast.test()
             return Reduced(change)
-        return PendingMax(channels.broadcast, self._residual)
+        return PendingMax(channels.broadcast, channels.residual)
 
     def _open(self, starts: Tensor) -> _Channels:
         """The channels of a run on ``starts``, set up once (those of a run that ended in an
         error are released here)."""
         self._close_channels()
-        views = (torch.from_numpy(self._carried), torch.from_numpy(self._residual))
-        self._channels = _Channels(self.comm, starts, *views)
+        self._channels = _Channels(self.comm, starts)
         return self._channels
 
     def _close_channels(self) -> None:
