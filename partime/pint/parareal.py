@@ -80,8 +80,12 @@ def parareal(
         # Pipelined: a rank whose part of the sweep is not the last runs the next fine pass
         # while the residual is on its way (its neighbours sweep meanwhile), unless the run is
         # predicted to stop here (the pass would be wasted; if it goes on, the rank waits).
-        another = state.iteration + 1 < max_iter and not stop.predicted(state)
-        looked_ahead = run.looks_ahead and another and not residual.test()
+        looked_ahead = (
+            run.looks_ahead
+            and state.iteration + 1 < max_iter  # an iteration may follow this one
+            and not residual.test()
+            and not stop.predicted(state)
+        )
         if looked_ahead:
             fine_ends = run.fine_pass(state.iteration + 1, state.U)
         state = run.swept(state, residual.wait())
