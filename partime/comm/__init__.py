@@ -1,6 +1,6 @@
 """partime.comm: one mpi4py-like communicator over serial, MPI and torch.distributed backends."""
 
-from partime.comm.base import REDUCE_OPS, Comm, PendingTensor, Request
+from partime.comm.base import REDUCE_OPS, Comm, PendingTensor, Persistent, Request
 from partime.comm.env import BACKENDS, LAUNCHER_BACKEND, RUN_BACKENDS, detect_launcher, from_env
 from partime.comm.guard import abort_on_exception, install_excepthook
 from partime.comm.logging import is_printing_rank, rank_prefix_logging
@@ -13,6 +13,7 @@ __all__ = [
     "RUN_BACKENDS",
     "Comm",
     "PendingTensor",
+    "Persistent",
     "Request",
     "SerialComm",
     "abort_on_exception",
