@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import time
 
+import numpy as np
 import pytest
 import torch
 
 from partime.dynamics import VanDerPol
 from partime.pint import RayExecutor, make_executor, parareal, slice_times
+from partime.pint.executors.ray import from_wire, to_wire
 from partime.steppers import RKPropagator
 
 ray = pytest.importorskip("ray")
@@ -25,6 +27,21 @@ def problem():
     f = VanDerPol()
     x0 = torch.tensor([[2.0, 0.0], [0.5, -1.0], [1.0, 1.0]], dtype=torch.float64)
     return RKPropagator(f, 0.1, "heun"), RKPropagator(f, 0.005), x0, slice_times(3.0, 6)
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.complex128, torch.bfloat16], ids=str)
+def test_tensors_travel_to_actors_as_numpy_where_numpy_has_their_dtype(dtype):
+    x = torch.arange(6.0).reshape(2, 3).to(dtype)
+    wire = to_wire(x)
+    if dtype == torch.bfloat16:  # no numpy dtype: travels as the tensor (Ray pickles it)
+        assert from_wire(wire) is x
+        return
+    assert isinstance(wire, np.ndarray)
+    wire = wire.copy()
+    wire.flags.writeable = False  # as Ray hands out what it deserialized in place
+    back = from_wire(wire)
+    assert back.dtype == dtype and torch.equal(back, x)
+    back += 1  # a writable copy
 
 
 def test_ray_equals_vectorized_and_survives_a_killed_actor(ray_session):
