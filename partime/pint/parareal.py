@@ -119,7 +119,11 @@ class _Stop:
     def __call__(self, state: PararealState) -> bool:
         if state.iteration >= self.n_slices:
             return True
-        return bool(state.residuals) and state.residuals[-1] <= self.tol + self.rtol * state.scale
+        return bool(state.residuals) and state.residuals[-1] <= self.threshold(state)
+
+    def threshold(self, state: PararealState) -> float:
+        """The residual that stops the run after ``state``."""
+        return self.tol + self.rtol * state.scale
 
     def predicted(self, state: PararealState) -> bool:
         """Whether the iteration after ``state`` is likely to stop the run: its residual
@@ -129,7 +133,7 @@ class _Stop:
         if len(state.residuals) < 2 or not state.residuals[-2]:
             return False
         last, before = state.residuals[-1], state.residuals[-2]
-        return last * (last / before) <= self.tol + self.rtol * state.scale
+        return last * (last / before) <= self.threshold(state)
 
 
 class _Slices:
